@@ -1,0 +1,32 @@
+import assert from "node:assert/strict";
+import { VERSION } from "../src/version.ts";
+
+const MOD = new URL("../mod.ts", import.meta.url).pathname;
+
+async function walsync(...args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MOD, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+Deno.test("walsync version prints the version on stdout and exits 0", async () => {
+  const { code, stdout } = await walsync("version");
+  assert.equal(code, 0);
+  assert.match(stdout, new RegExp(`^walsync ${VERSION.replaceAll(".", "\\.")} `));
+});
+
+Deno.test("the version constant equals the version in deno.json", async () => {
+  const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+  assert.equal(config.version, VERSION);
+});
+
+Deno.test("an unknown command exits 2 and names the command on stderr", async () => {
+  const { code, stdout, stderr } = await walsync("frobnicate");
+  assert.equal(code, 2);
+  assert.equal(stdout, "");
+  assert.match(stderr, /Unknown command "frobnicate"/);
+});
