@@ -10,6 +10,8 @@ export interface WalChecksumState {
 }
 
 const IS_LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+/** Below this a typed-array view costs more than it saves (headers are 8 or 24 bytes). */
+const MIN_VIEW_BYTES = 256;
 
 /**
  * Folds `length` bytes of `bytes` starting at `offset` into `state` (updated in place).
@@ -25,7 +27,7 @@ export function walChecksum(
   let s1 = state.s1 | 0;
   let s2 = state.s2 | 0;
   const start = bytes.byteOffset + offset;
-  if (!bigEndian && IS_LITTLE_ENDIAN_HOST && (start & 3) === 0) {
+  if (!bigEndian && IS_LITTLE_ENDIAN_HOST && length >= MIN_VIEW_BYTES && (start & 3) === 0) {
     // Fast path: words in host order, read straight through an aligned view.
     const words = new Uint32Array(bytes.buffer, start, length >>> 2);
     for (let i = 0; i < words.length; i += 2) {

@@ -62,6 +62,9 @@ export interface WalFrameHeader {
   checksum2: number;
 }
 
+/** Reused by `parseWalHeader`, which runs synchronously, to keep the parse allocation-free. */
+const SCRATCH_SUM = { s1: 0, s2: 0 };
+
 function readU32(bytes: Uint8Array, at: number): number {
   return ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0;
 }
@@ -119,7 +122,8 @@ export function parseWalHeader(bytes: Uint8Array): WalHeader {
     checksum1: readU32(bytes, HDR_CHECKSUM1),
     checksum2: readU32(bytes, HDR_CHECKSUM2),
   };
-  const sum = { s1: 0, s2: 0 };
+  const sum = SCRATCH_SUM;
+  sum.s1 = sum.s2 = 0;
   walChecksum(bytes, 0, HDR_CHECKSUMMED_SIZE, header.bigEndianChecksum, sum);
   if (sum.s1 !== header.checksum1 || sum.s2 !== header.checksum2) {
     throw new FormatError("WAL header checksum does not match its contents", HDR_CHECKSUM1);
