@@ -1,0 +1,99 @@
+/**
+ * The storage boundary: everything backend-independent (replication, restore, verify) talks
+ * to object storage only through this interface. Keys follow Litestream 0.5 so buckets are
+ * interchangeable; each backend decides how a (database, level, TXID range) maps to a key.
+ */
+
+/** What is known about one stored LTX file, from the listing plus its metadata. */
+export interface LtxFileInfo {
+  level: number;
+  minTxid: number;
+  maxTxid: number;
+  sizeBytes: number;
+  /** The LTX header timestamp when known (metadata or mtime), else the store's write time. */
+  createdAt: Date;
+  /** Lower-case hex SHA-256 of the object, when the writer recorded it (walsync always does). */
+  sha256?: string;
+  /** Rolling database checksum after applying this file, when recorded (walsync always does). */
+  databaseChecksum?: bigint;
+}
+
+/** Metadata walsync records with every object. */
+export interface LtxFileMetadata {
+  sha256: string;
+  databaseChecksum: bigint;
+  /** The LTX header timestamp (Litestream reads it as `litestream-timestamp`). */
+  createdAt: Date;
+}
+
+export interface LtxFileKey {
+  level: number;
+  minTxid: number;
+  maxTxid: number;
+}
+
+export interface ReplicaClient {
+  /** "file", "s3", "memory": for messages and metrics. */
+  readonly kind: string;
+  /** Where the replica lives, without credentials (for messages and `explain`). */
+  readonly location: string;
+
+  /** Database names that have at least one LTX file. */
+  listDatabases(signal?: AbortSignal): Promise<string[]>;
+
+  /** LTX files of one level, ascending by MinTXID then MaxTXID; foreign names are skipped. */
+  listFiles(name: string, level: number, signal?: AbortSignal): Promise<LtxFileInfo[]>;
+
+  /** Reads a stored file, or the byte range `[offset, offset + length)` of it. */
+  openFile(
+    name: string,
+    key: LtxFileKey,
+    options?: { offset?: number; length?: number; signal?: AbortSignal },
+  ): Promise<ReadableStream<Uint8Array>>;
+
+  /** Stores a complete LTX file durably under its key, with its metadata. */
+  writeFile(
+    name: string,
+    key: LtxFileKey,
+    data: Uint8Array,
+    metadata: LtxFileMetadata,
+    signal?: AbortSignal,
+  ): Promise<LtxFileInfo>;
+
+  /** Deletes files; missing files are not an error. */
+  deleteFiles(name: string, keys: LtxFileKey[], signal?: AbortSignal): Promise<void>;
+
+  /**
+   * Creates a small object at `path` (relative to the replica root) only if it does not exist
+   * yet; returns false if it does. Used for the single-writer lease.
+   */
+  createExclusive(path: string, data: Uint8Array, signal?: AbortSignal): Promise<boolean>;
+
+  /** Reads a small object written by `createExclusive` or `replaceObject`, or null. */
+  readObject(path: string, signal?: AbortSignal): Promise<Uint8Array | null>;
+
+  /** Deletes a small object; missing is not an error. */
+  deleteObject(path: string, signal?: AbortSignal): Promise<void>;
+}
+
+/** Sorts listings the way Litestream does: by MinTXID, then MaxTXID. */
+export function compareLtxFiles(a: LtxFileKey, b: LtxFileKey): number {
+  return a.minTxid - b.minTxid || a.maxTxid - b.maxTxid;
+}
+
+/** Reads a whole stream into memory (small objects only). */
+export async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of stream) {
+    chunks.push(chunk);
+    total += chunk.length;
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
