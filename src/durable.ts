@@ -1,0 +1,42 @@
+/** Durable local writes: temp file, fsync, rename, fsync the directory. */
+
+export interface DurableWriteOptions {
+  /** Set the file's modification time (Litestream reads LTX timestamps from it). */
+  mtime?: Date;
+  /** fsync the parent directory after the rename (default true). */
+  syncDir?: boolean;
+  /** Write `path` directly instead of a temp file renamed onto it (default: rename). */
+  rename?: boolean;
+}
+
+/** Writes `data` to `path` so that after return it survives a crash, whole or not at all. */
+export async function writeFileDurably(
+  path: string,
+  data: Uint8Array,
+  options: DurableWriteOptions = {},
+): Promise<void> {
+  const rename = options.rename ?? true;
+  const temp = rename ? `${path}.tmp` : path;
+  const file = await Deno.open(temp, { write: true, create: true, truncate: true });
+  try {
+    let at = 0;
+    while (at < data.length) at += await file.write(data.subarray(at));
+    await file.sync();
+  } finally {
+    file.close();
+  }
+  if (options.mtime) await Deno.utime(temp, options.mtime, options.mtime);
+  if (rename) await Deno.rename(temp, path);
+  if (options.syncDir ?? true) await syncDirectory(path.slice(0, path.lastIndexOf("/")) || "/");
+}
+
+/** fsyncs a directory so a rename or unlink in it is durable (a no-op where unsupported). */
+export async function syncDirectory(dir: string): Promise<void> {
+  if (Deno.build.os === "windows") return;
+  const handle = await Deno.open(dir, { read: true });
+  try {
+    await handle.sync();
+  } finally {
+    handle.close();
+  }
+}
