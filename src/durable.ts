@@ -9,25 +9,37 @@ export interface DurableWriteOptions {
   rename?: boolean;
 }
 
-/** Writes `data` to `path` so that after return it survives a crash, whole or not at all. */
+/**
+ * Writes `data` to `path` so that after return it survives a crash, whole or not at all.
+ * Returns the bytes written.
+ */
 export async function writeFileDurably(
   path: string,
-  data: Uint8Array,
+  data: Uint8Array | ReadableStream<Uint8Array>,
   options: DurableWriteOptions = {},
-): Promise<void> {
+): Promise<number> {
   const rename = options.rename ?? true;
   const temp = rename ? `${path}.tmp` : path;
   const file = await Deno.open(temp, { write: true, create: true, truncate: true });
+  let sizeBytes = 0;
   try {
-    let at = 0;
-    while (at < data.length) at += await file.write(data.subarray(at));
+    const chunks = data instanceof Uint8Array ? [data] : data;
+    for await (const chunk of chunks) {
+      let at = 0;
+      while (at < chunk.length) at += await file.write(chunk.subarray(at));
+      sizeBytes += chunk.length;
+    }
     await file.sync();
-  } finally {
+  } catch (error) {
     file.close();
+    await Deno.remove(temp).catch(() => {});
+    throw error;
   }
+  file.close();
   if (options.mtime) await Deno.utime(temp, options.mtime, options.mtime);
   if (rename) await Deno.rename(temp, path);
   if (options.syncDir ?? true) await syncDirectory(path.slice(0, path.lastIndexOf("/")) || "/");
+  return sizeBytes;
 }
 
 /** fsyncs a directory so a rename or unlink in it is durable (a no-op where unsupported). */

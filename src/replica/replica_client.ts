@@ -24,6 +24,8 @@ export interface LtxFileMetadata {
   databaseChecksum: bigint;
   /** The LTX header timestamp (Litestream reads it as `litestream-timestamp`). */
   createdAt: Date;
+  /** Length of the body; required for streams. */
+  sizeBytes?: number;
 }
 
 export interface LtxFileKey {
@@ -51,11 +53,14 @@ export interface ReplicaClient {
     options?: { offset?: number; length?: number; signal?: AbortSignal },
   ): Promise<ReadableStream<Uint8Array>>;
 
-  /** Stores a complete LTX file durably under its key, with its metadata. */
+  /**
+   * Stores a complete LTX file durably under its key, with its metadata. A stream body is
+   * consumed once; `metadata.sizeBytes` must then give its length.
+   */
   writeFile(
     name: string,
     key: LtxFileKey,
-    data: Uint8Array,
+    body: Uint8Array | ReadableStream<Uint8Array>,
     metadata: LtxFileMetadata,
     signal?: AbortSignal,
   ): Promise<LtxFileInfo>;

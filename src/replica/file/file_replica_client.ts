@@ -120,7 +120,7 @@ export class FileReplicaClient implements ReplicaClient {
   async writeFile(
     name: string,
     key: LtxFileKey,
-    data: Uint8Array,
+    body: Uint8Array | ReadableStream<Uint8Array>,
     metadata: LtxFileMetadata,
   ): Promise<LtxFileInfo> {
     const path = this.filePath(name, key);
@@ -139,8 +139,9 @@ export class FileReplicaClient implements ReplicaClient {
         syncDir: false,
       },
     );
-    await writeFileDurably(path, data, { mtime: metadata.createdAt });
-    return { ...key, sizeBytes: data.length, ...metadata };
+    const sizeBytes = await writeFileDurably(path, body, { mtime: metadata.createdAt });
+    const { sha256, databaseChecksum, createdAt } = metadata;
+    return { ...key, sizeBytes, sha256, databaseChecksum, createdAt };
   }
 
   async deleteFiles(name: string, keys: LtxFileKey[]): Promise<void> {

@@ -6,6 +6,7 @@ import {
   type LtxFileInfo,
   type LtxFileKey,
   type LtxFileMetadata,
+  readAll,
   type ReplicaClient,
 } from "../replica_client.ts";
 import { validateReplicaName } from "../replica_path.ts";
@@ -61,18 +62,22 @@ export class MemoryReplicaClient implements ReplicaClient {
     }));
   }
 
-  // deno-lint-ignore require-await
   async writeFile(
     name: string,
     key: LtxFileKey,
-    data: Uint8Array,
+    body: Uint8Array | ReadableStream<Uint8Array>,
     metadata: LtxFileMetadata,
   ): Promise<LtxFileInfo> {
-    const info: LtxFileInfo = { ...key, sizeBytes: data.length, ...metadata };
-    this.#dir(name, key.level).set(formatLtxFilename(key.minTxid, key.maxTxid), {
-      info,
-      data: data.slice(),
-    });
+    const data = body instanceof Uint8Array ? body.slice() : await readAll(body);
+    const { sha256, databaseChecksum, createdAt } = metadata;
+    const info: LtxFileInfo = {
+      ...key,
+      sizeBytes: data.length,
+      sha256,
+      databaseChecksum,
+      createdAt,
+    };
+    this.#dir(name, key.level).set(formatLtxFilename(key.minTxid, key.maxTxid), { info, data });
     return { ...info };
   }
 
@@ -105,6 +110,9 @@ export class MemoryReplicaClient implements ReplicaClient {
   corrupt(name: string, key: LtxFileKey, offset: number): void {
     const file = this.#dir(name, key.level).get(formatLtxFilename(key.minTxid, key.maxTxid));
     if (!file) throw new Error("no such file");
+    if (offset < 0 || offset >= file.data.length) {
+      throw new RangeError(`offset ${offset} is outside the file`);
+    }
     file.data[offset] ^= 0xff;
   }
 }

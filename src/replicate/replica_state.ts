@@ -1,0 +1,107 @@
+/**
+ * What a replicator must remember across restarts, kept in one file written atomically
+ * (temp, fsync, rename): the last staged TXID, the WAL position it covers, and the page
+ * checksums behind the rolling database checksum. One file, so they can never disagree.
+ */
+import { writeFileDurably } from "../durable.ts";
+import { WalsyncError } from "../errors.ts";
+import { PageChecksums } from "./page_checksums.ts";
+
+const STATE_FORMAT = 1;
+const NEWLINE = 0x0a;
+
+/** Where in which WAL generation the last staged TXID ends. */
+export interface WalCursor {
+  salt1: number;
+  salt2: number;
+  checkpointSeq: number;
+  offset: number;
+  checksum1: number;
+  checksum2: number;
+}
+
+export interface ReplicaState {
+  /** Last TXID staged (0 before the first snapshot). */
+  txid: number;
+  pageSize: number;
+  /** Database size in pages at `txid`. */
+  commit: number;
+  /** Null when the state came from the database file alone (no WAL frames consumed). */
+  wal: WalCursor | null;
+  pages: PageChecksums;
+}
+
+interface StoredHeader {
+  format: number;
+  txid: number;
+  pageSize: number;
+  commit: number;
+  databaseChecksum: string;
+  wal: WalCursor | null;
+}
+
+/** The state file is unreadable: walsync starts over with a snapshot rather than guess. */
+export class StateError extends WalsyncError {}
+
+export function encodeState(state: ReplicaState): Uint8Array {
+  const header: StoredHeader = {
+    format: STATE_FORMAT,
+    txid: state.txid,
+    pageSize: state.pageSize,
+    commit: state.commit,
+    databaseChecksum: state.pages.value.toString(16),
+    wal: state.wal,
+  };
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const table = state.pages.toBytes();
+  const out = new Uint8Array(json.length + 1 + table.length);
+  out.set(json);
+  out[json.length] = NEWLINE;
+  out.set(table, json.length + 1);
+  return out;
+}
+
+export function decodeState(bytes: Uint8Array, path: string): ReplicaState {
+  const newline = bytes.indexOf(NEWLINE);
+  let header: StoredHeader;
+  try {
+    if (newline < 0) throw new Error("no header line");
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(0, newline)));
+  } catch (error) {
+    throw new StateError(`Replication state "${path}" is unreadable`, { cause: error });
+  }
+  if (header.format !== STATE_FORMAT) {
+    throw new StateError(`Replication state "${path}" has unknown format ${header.format}`);
+  }
+  const table = bytes.subarray(newline + 1);
+  if (table.length !== header.commit * 8) {
+    throw new StateError(`Replication state "${path}" is truncated`);
+  }
+  const pages = PageChecksums.fromBytes(header.pageSize, table);
+  if (pages.value.toString(16) !== header.databaseChecksum) {
+    throw new StateError(`Replication state "${path}" fails its checksum`);
+  }
+  return {
+    txid: header.txid,
+    pageSize: header.pageSize,
+    commit: header.commit,
+    wal: header.wal,
+    pages,
+  };
+}
+
+export async function saveState(path: string, state: ReplicaState): Promise<void> {
+  await writeFileDurably(path, encodeState(state));
+}
+
+/** The saved state, or null if there is none yet. */
+export async function loadState(path: string): Promise<ReplicaState | null> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+  return decodeState(bytes, path);
+}

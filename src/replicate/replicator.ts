@@ -1,0 +1,610 @@
+/**
+ * Replicates one database: copies every committed transaction from its WAL into a level-0
+ * LTX file with the next TXID, takes a full snapshot whenever continuity cannot be proven,
+ * runs walsync's own checkpoint policy, and uploads what it staged.
+ *
+ * Continuity rests on three facts:
+ * - walsync's connection pins a read transaction, so no other connection can restart the WAL
+ *   past frames walsync has not copied (a restart needs every reader off the WAL);
+ * - walsync re-pins only inside its own checkpoint, while a second connection holds the write
+ *   lock, after copying everything: a WAL restart that follows is then explained;
+ * - anything else that changes the WAL generation (or a restart of walsync itself while the
+ *   WAL moved on) is unexplained and answered with a snapshot, never with a silent gap.
+ */
+import { lockPgno } from "../checksum/database_checksum.ts";
+import { Database, isBusyError } from "../db/database.ts";
+import { FormatError, WalsyncError } from "../errors.ts";
+import { LtxEncoder } from "../ltx/ltx_encoder.ts";
+import { newLtxHeader, SNAPSHOT_LEVEL } from "../ltx/ltx_header.ts";
+import { type Logger, silentLogger } from "../log.ts";
+import type { ReplicaClient } from "../replica/replica_client.ts";
+import { WAL_HEADER_SIZE, type WalHeader } from "../wal/wal_header.ts";
+import { readWalHeader, scanWal, WalReader, type WalScan } from "../wal/wal_reader.ts";
+import { PageChecksums } from "./page_checksums.ts";
+import {
+  loadState,
+  type ReplicaState,
+  saveState,
+  StateError,
+  type WalCursor,
+} from "./replica_state.ts";
+import { defaultStagingDir, type StagedFile, Staging } from "./staging.ts";
+
+/** Checkpoint (PASSIVE) once the WAL holds this many frames. */
+export const DEFAULT_CHECKPOINT_PAGES = 1000;
+/** Above this many frames, also try TRUNCATE to give the disk space back. */
+export const DEFAULT_TRUNCATE_PAGES = 121_359;
+/** Checkpoint a WAL that has not changed for this long. */
+export const DEFAULT_IDLE_CHECKPOINT_MS = 60_000;
+/** Even when the WAL looks unchanged, look inside it this often (mtime can be coarse). */
+export const DEFAULT_FULL_CHECK_MS = 10_000;
+const PIN_RETRIES = 50;
+const PIN_RETRY_DELAY_MS = 10;
+
+export interface ReplicatorOptions {
+  /** The database's name in the replica (e.g. "app.db"). */
+  name: string;
+  client: ReplicaClient;
+  stagingDir?: string;
+  checkpointPages?: number;
+  truncatePages?: number;
+  idleCheckpointMs?: number;
+  logger?: Logger;
+}
+
+export interface SyncResult {
+  /** TXID staged by this call, or null if nothing changed. */
+  txid: number | null;
+  snapshot?: string;
+}
+
+export class Replicator {
+  readonly path: string;
+  readonly name: string;
+  readonly client: ReplicaClient;
+  #db: Database;
+  #staging: Staging;
+  #log: Logger;
+  #state!: ReplicaState;
+  /** Page → offset of its newest frame, for the current WAL generation up to `state.wal`. */
+  #walPages = new Map<number, number>();
+  /** Our checkpoint copied and backfilled the whole generation at `state.wal` and re-pinned. */
+  #generationComplete = false;
+  #lastFingerprint: string | null = null;
+  #lastCheckAt = 0;
+  #lastChangeAt = Date.now();
+  #checkpointPages: number;
+  #truncatePages: number;
+  #idleCheckpointMs: number;
+  #uploadedTxid = 0;
+  #closed = false;
+
+  private constructor(path: string, db: Database, staging: Staging, options: ReplicatorOptions) {
+    this.path = path;
+    this.name = options.name;
+    this.client = options.client;
+    this.#db = db;
+    this.#staging = staging;
+    this.#log = (options.logger ?? silentLogger).with({ db: options.name });
+    this.#checkpointPages = options.checkpointPages ?? DEFAULT_CHECKPOINT_PAGES;
+    this.#truncatePages = options.truncatePages ?? DEFAULT_TRUNCATE_PAGES;
+    this.#idleCheckpointMs = options.idleCheckpointMs ?? DEFAULT_IDLE_CHECKPOINT_MS;
+  }
+
+  /** Opens the database and its staging area and works out where replication stands. */
+  static async open(path: string, options: ReplicatorOptions): Promise<Replicator> {
+    const staging = await Staging.open(options.stagingDir ?? defaultStagingDir(path), path);
+    let db: Database;
+    try {
+      db = Database.open(path);
+    } catch (error) {
+      staging.close();
+      throw error;
+    }
+    const replicator = new Replicator(path, db, staging, options);
+    try {
+      await replicator.#pin();
+      await replicator.#reconcile();
+    } catch (error) {
+      replicator.#release();
+      throw error;
+    }
+    return replicator;
+  }
+
+  /** The last TXID staged. */
+  get txid(): number {
+    return this.#state.txid;
+  }
+
+  /** The highest TXID known to be in the replica. */
+  get uploadedTxid(): number {
+    return this.#uploadedTxid;
+  }
+
+  /** The rolling database checksum at `txid`. */
+  get databaseChecksum(): bigint {
+    return this.#state.pages.value;
+  }
+
+  get stagingDir(): string {
+    return this.#staging.dir;
+  }
+
+  /**
+   * Copies newly committed transactions into one staged LTX file. Cheap when nothing
+   * changed: one stat of the `-wal` file.
+   */
+  async sync(options: { force?: boolean } = {}): Promise<SyncResult> {
+    this.#assertOpen();
+    const fingerprint = await this.#db.walFingerprint();
+    const now = Date.now();
+    const unchanged = fingerprint === this.#lastFingerprint;
+    if (unchanged && !options.force && now - this.#lastCheckAt < DEFAULT_FULL_CHECK_MS) {
+      return { txid: null };
+    }
+    this.#lastFingerprint = fingerprint;
+    this.#lastCheckAt = now;
+    if (!unchanged) this.#lastChangeAt = now;
+    try {
+      return await this.#sync();
+    } catch (error) {
+      // The in-memory state may be ahead of what was saved: start again from disk next time.
+      this.#lastFingerprint = null;
+      await this.#reloadState();
+      throw error;
+    }
+  }
+
+  async #sync(): Promise<SyncResult> {
+    const state = this.#state;
+    const header = await this.#walHeader();
+    if (!header) {
+      // No valid WAL: nothing to copy, unless frames we had not finished with vanished.
+      if (state.wal && !this.#generationComplete && !this.#generationEmpty()) {
+        return await this.snapshot("WAL was truncated or deleted by another process");
+      }
+      return { txid: null };
+    }
+    let from: WalCursor | null = null;
+    if (state.wal && sameGeneration(header, state.wal)) {
+      from = state.wal;
+    } else if (state.wal === null || this.#generationComplete || this.#generationEmpty()) {
+      this.#walPages.clear();
+    } else {
+      return await this.snapshot(
+        `WAL restarted by another connection (salt ${hex(state.wal.salt1)} → ${hex(header.salt1)})`,
+      );
+    }
+    const reader = new WalReader(this.#db, header, {
+      from: from
+        ? { offset: from.offset, checksum1: from.checksum1, checksum2: from.checksum2 }
+        : undefined,
+    });
+    const scan = await scanWal(reader);
+    if (scan.commit.frameCount === 0) {
+      if (!from) this.#state = { ...state, wal: cursorOf(header, scan) };
+      return { txid: null };
+    }
+    const txid = state.txid + 1;
+    const pageCount = scan.commit.pageCount;
+    const pages = [...scan.pages.keys()].filter((pgno) => pgno <= pageCount).sort((a, b) => a - b);
+    const buffer = new Uint8Array(header.pageSize);
+    const createdAt = new Date();
+    const encoder = new LtxEncoder(newLtxHeader({
+      pageSize: header.pageSize,
+      commit: pageCount,
+      minTxid: txid,
+      maxTxid: txid,
+      timestampMs: createdAt.getTime(),
+      walOffset: from?.offset ?? WAL_HEADER_SIZE,
+      walSize: scan.commit.offset - (from?.offset ?? WAL_HEADER_SIZE),
+      walSalt1: header.salt1,
+      walSalt2: header.salt2,
+    }));
+    // The checksum table is updated as pages are encoded; a failure reloads it from disk.
+    state.pages.truncate(pageCount);
+    const staged = await this.#staging.stage(
+      { level: 0, minTxid: txid, maxTxid: txid },
+      {
+        createdAt,
+        get databaseChecksum() {
+          return state.pages.value;
+        },
+      },
+      async (write) => {
+        await write(encoder.encodeHeader());
+        for (const pgno of pages) {
+          await this.#readWalPage(scan.pages.get(pgno)!, buffer);
+          state.pages.set(pgno, buffer);
+          await write(encoder.encodePage(pgno, buffer));
+        }
+        await write(encoder.finish().bytes);
+      },
+    );
+    for (const [pgno, offset] of scan.pages) this.#walPages.set(pgno, offset);
+    this.#state = { ...state, txid, commit: pageCount, wal: cursorOf(header, scan) };
+    await saveState(this.#staging.statePath, this.#state);
+    this.#generationComplete = false;
+    this.#log.debug("staged", { txid, pages: pages.length, sizeBytes: staged.sizeBytes });
+    return { txid };
+  }
+
+  /**
+   * Stages a full copy of the database as the next TXID: at level 0 (so the TXID sequence
+   * has no gap) and, past TXID 1, also as a level-9 snapshot (so restores start from it).
+   * Pages come from the database file overlaid with the newest committed WAL frame of each
+   * page; the pinned read transaction keeps every page that matters from changing.
+   */
+  async snapshot(reason: string): Promise<SyncResult> {
+    this.#assertOpen();
+    const txid = this.#state.txid + 1;
+    this.#log.info("snapshot", { txid, reason });
+    const header = await this.#walHeader();
+    const scan = header ? await scanWal(new WalReader(this.#db, header)) : null;
+    const pageCount = scan && scan.commit.frameCount > 0
+      ? scan.commit.pageCount
+      : this.#db.pageCount();
+    if (pageCount === 0) {
+      throw new WalsyncError(`Database "${this.path}" is empty (0 pages); nothing to snapshot`);
+    }
+    const pageSize = this.#db.pageSize;
+    const createdAt = new Date();
+    const pages = new PageChecksums(pageSize);
+    const levels = txid === 1 ? [0] : [0, SNAPSHOT_LEVEL];
+    const encoders = levels.map((level) =>
+      new LtxEncoder(newLtxHeader({
+        pageSize,
+        commit: pageCount,
+        minTxid: level === 0 ? txid : 1,
+        maxTxid: txid,
+        timestampMs: createdAt.getTime(),
+      }))
+    );
+    // Both files hold the same pages; produce them in one pass, the second through a temp.
+    const buffer = new Uint8Array(pageSize);
+    const lock = lockPgno(pageSize);
+    const writeAll = async (
+      write: (chunk: Uint8Array) => Promise<void>,
+      encoder: LtxEncoder,
+      checksums: PageChecksums | null,
+    ) => {
+      await write(encoder.encodeHeader());
+      for (let pgno = 1; pgno <= pageCount; pgno++) {
+        if (pgno === lock) continue;
+        await this.#readCurrentPage(pgno, scan, buffer);
+        checksums?.set(pgno, buffer);
+        await write(encoder.encodePage(pgno, buffer));
+      }
+      await write(encoder.finish().bytes);
+    };
+    const staged: StagedFile[] = [];
+    for (let i = 0; i < levels.length; i++) {
+      staged.push(
+        await this.#staging.stage(
+          { level: levels[i], minTxid: i === 0 ? txid : 1, maxTxid: txid },
+          {
+            createdAt,
+            get databaseChecksum() {
+              return pages.value;
+            },
+          },
+          (write) => writeAll(write, encoders[i], i === 0 ? pages : null),
+        ),
+      );
+    }
+    this.#walPages = scan ? new Map(scan.pages) : new Map();
+    this.#state = {
+      txid,
+      pageSize,
+      commit: pageCount,
+      wal: header && scan ? cursorOf(header, scan) : null,
+      pages,
+    };
+    await saveState(this.#staging.statePath, this.#state);
+    this.#generationComplete = false;
+    this.#lastFingerprint = null;
+    return { txid, snapshot: reason };
+  }
+
+  /**
+   * walsync's checkpoint: with a second connection holding the write lock, copy everything,
+   * checkpoint, re-pin, release. Because nothing can be appended in between, a WAL restart
+   * that follows is known to continue exactly where we stopped. Returns false when the write
+   * lock was busy (try again later).
+   */
+  async checkpoint(options: { truncate?: boolean } = {}): Promise<boolean> {
+    this.#assertOpen();
+    const lock = this.#db.tryWriteLock();
+    if (!lock) return false;
+    let complete = false;
+    try {
+      await this.sync({ force: true });
+      this.#db.unpin();
+      try {
+        const result = this.#db.checkpoint("PASSIVE");
+        const frames = this.#state.wal
+          ? framesBefore(this.#state.wal.offset, this.#state.pageSize)
+          : 0;
+        complete = !result.busy && result.walFrames === result.checkpointedFrames &&
+          result.walFrames === frames;
+        this.#log.debug("checkpoint", { ...result, complete });
+      } finally {
+        await this.#pin();
+      }
+    } finally {
+      lock.release();
+    }
+    this.#generationComplete = complete && this.#state.wal !== null;
+    if (options.truncate && complete) await this.#truncate();
+    return true;
+  }
+
+  /**
+   * TRUNCATE cannot run under our write lock, so a commit could slip in between; the database
+   * file is then compared with our checksum, and any difference is answered with a snapshot.
+   */
+  async #truncate(): Promise<void> {
+    this.#db.unpin();
+    let truncated = false;
+    try {
+      truncated = !this.#db.checkpoint("TRUNCATE").busy;
+    } finally {
+      await this.#pin();
+    }
+    if (!truncated) return;
+    this.#log.info("WAL truncated");
+    if (await this.#databaseFileMatchesState()) {
+      this.#walPages.clear();
+      this.#state = { ...this.#state, wal: null };
+      await saveState(this.#staging.statePath, this.#state);
+      this.#generationComplete = false;
+    } else {
+      await this.snapshot("a commit raced walsync's TRUNCATE checkpoint");
+    }
+  }
+
+  /** Runs the checkpoint policy: size thresholds, or an idle WAL. */
+  async maybeCheckpoint(): Promise<boolean> {
+    const wal = this.#state.wal;
+    if (!wal || this.#generationComplete) return false;
+    const frames = framesBefore(wal.offset, this.#state.pageSize);
+    if (frames === 0) return false;
+    const idle = Date.now() - this.#lastChangeAt >= this.#idleCheckpointMs;
+    if (frames < this.#checkpointPages && !idle) return false;
+    return await this.checkpoint({ truncate: frames >= this.#truncatePages });
+  }
+
+  /** Uploads staged files in TXID order; stops at the first failure (retried next time). */
+  async upload(signal?: AbortSignal): Promise<number> {
+    this.#assertOpen();
+    let uploaded = 0;
+    for (const file of await this.#staging.list()) {
+      signal?.throwIfAborted();
+      const body = (await Deno.open(file.path, { read: true })).readable;
+      try {
+        await this.client.writeFile(this.name, file, body, {
+          sha256: file.sha256,
+          databaseChecksum: file.databaseChecksum,
+          createdAt: file.createdAt,
+          sizeBytes: file.sizeBytes,
+        }, signal);
+      } catch (error) {
+        await body.cancel().catch(() => {});
+        throw error;
+      }
+      await this.#staging.remove(file);
+      this.#uploadedTxid = Math.max(this.#uploadedTxid, file.maxTxid);
+      uploaded++;
+      this.#log.debug("uploaded", {
+        level: file.level,
+        minTxid: file.minTxid,
+        maxTxid: file.maxTxid,
+      });
+    }
+    return uploaded;
+  }
+
+  /** Bytes staged and not yet uploaded. */
+  async pendingBytes(): Promise<number> {
+    return (await this.#staging.list()).reduce((n, f) => n + f.sizeBytes, 0);
+  }
+
+  /** Final sync and upload, then releases the database and the staging lock. */
+  async close(options: { upload?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+    if (this.#closed) return;
+    try {
+      await this.sync({ force: true });
+      if (options.upload ?? true) await this.upload(options.signal);
+    } finally {
+      this.#release();
+    }
+  }
+
+  #release(): void {
+    this.#closed = true;
+    this.#db.close();
+    this.#staging.close();
+  }
+
+  /** Loads the saved state and proves continuity with the database, or snapshots. */
+  async #reconcile(): Promise<void> {
+    let state: ReplicaState | null = null;
+    try {
+      state = await loadState(this.#staging.statePath);
+    } catch (error) {
+      if (!(error instanceof StateError)) throw error;
+      this.#log.warn("replication state unreadable; taking a snapshot", { error });
+    }
+    const pending = await this.#staging.list();
+    if (state) {
+      for (const file of pending) {
+        if (file.maxTxid > state.txid) await this.#staging.remove(file); // never acknowledged
+      }
+    }
+    if (!state || state.pageSize !== this.#db.pageSize) {
+      const replicated = await this.#replicaMaxTxid();
+      const staged = pending.reduce((max, f) => Math.max(max, f.maxTxid), 0);
+      const base = Math.max(replicated, staged, state?.txid ?? 0);
+      this.#state = {
+        txid: base,
+        pageSize: this.#db.pageSize,
+        commit: 0,
+        wal: null,
+        pages: new PageChecksums(this.#db.pageSize),
+      };
+      this.#uploadedTxid = replicated;
+      await this.snapshot(
+        state
+          ? "page size changed"
+          : replicated
+          ? "no local state; continuing the replica's TXIDs"
+          : "first sync",
+      );
+      return;
+    }
+    this.#state = state;
+    const stillPending = pending.filter((f) => f.maxTxid <= state!.txid);
+    this.#uploadedTxid = stillPending.length > 0 ? stillPending[0].maxTxid - 1 : state.txid;
+    const header = await this.#walHeader();
+    if (!header) {
+      if (await this.#databaseFileMatchesState()) {
+        this.#state = { ...state, wal: null };
+        return;
+      }
+      await this.snapshot("database changed while walsync was not running");
+      return;
+    }
+    if (state.wal && sameGeneration(header, state.wal)) {
+      const prefix = await scanWal(new WalReader(this.#db, header));
+      if (
+        prefix.commit.offset >= state.wal.offset && (await this.#chainMatches(header, state.wal))
+      ) {
+        await this.#rebuildWalPages(header, state.wal.offset);
+        return;
+      }
+    }
+    await this.snapshot("WAL moved on while walsync was not running");
+  }
+
+  /** True if the WAL's checksum chain at `cursor.offset` equals the saved one. */
+  async #chainMatches(header: WalHeader, cursor: WalCursor): Promise<boolean> {
+    const reader = new WalReader(this.#db, header);
+    while (reader.position.offset < cursor.offset && await reader.nextFrame()) { /* advance */ }
+    const at = reader.position;
+    return at.offset === cursor.offset && at.checksum1 === cursor.checksum1 &&
+      at.checksum2 === cursor.checksum2;
+  }
+
+  async #rebuildWalPages(header: WalHeader, endOffset: number): Promise<void> {
+    this.#walPages.clear();
+    const reader = new WalReader(this.#db, header);
+    let frame;
+    while (reader.position.offset < endOffset && (frame = await reader.nextFrame())) {
+      this.#walPages.set(frame.header.pgno, frame.offset);
+    }
+  }
+
+  /** Reads the database file whole and compares it with the saved checksum and size. */
+  async #databaseFileMatchesState(): Promise<boolean> {
+    const pageSize = this.#db.pageSize;
+    const pageCount = Math.floor((await this.#db.fileSize()) / pageSize);
+    if (pageCount !== this.#state.commit) return false;
+    const pages = new PageChecksums(pageSize);
+    const buffer = new Uint8Array(pageSize);
+    for (let pgno = 1; pgno <= pageCount; pgno++) {
+      await this.#db.readPage(pgno, buffer);
+      pages.set(pgno, buffer);
+    }
+    return pages.value === this.#state.pages.value;
+  }
+
+  async #replicaMaxTxid(): Promise<number> {
+    let max = 0;
+    for (const level of [0, 1, 2, 3, 4, 5, 6, 7, 8, SNAPSHOT_LEVEL]) {
+      for (const file of await this.client.listFiles(this.name, level)) {
+        max = Math.max(max, file.maxTxid);
+      }
+    }
+    return max;
+  }
+
+  async #reloadState(): Promise<void> {
+    try {
+      const state = await loadState(this.#staging.statePath);
+      if (state) this.#state = state;
+    } catch (error) {
+      this.#log.error("replication state unreadable after a failure", { error });
+    }
+  }
+
+  /** The WAL header if the file has a valid one, else null (SQLite treats that as empty). */
+  async #walHeader(): Promise<WalHeader | null> {
+    try {
+      return await readWalHeader(this.#db);
+    } catch (error) {
+      if (error instanceof FormatError) return null;
+      throw error;
+    }
+  }
+
+  #generationEmpty(): boolean {
+    return !this.#state.wal || this.#state.wal.offset <= WAL_HEADER_SIZE;
+  }
+
+  async #readWalPage(frameOffset: number, buffer: Uint8Array): Promise<void> {
+    const n = await this.#db.readAt(buffer, frameOffset + 24);
+    if (n !== buffer.length) {
+      throw new WalsyncError(`WAL of "${this.path}" ended inside the frame at ${frameOffset}`);
+    }
+  }
+
+  async #readCurrentPage(pgno: number, scan: WalScan | null, buffer: Uint8Array): Promise<void> {
+    const offset = scan?.pages.get(pgno);
+    if (offset !== undefined) return await this.#readWalPage(offset, buffer);
+    const n = await this.#db.readPage(pgno, buffer);
+    if (n !== buffer.length) {
+      throw new WalsyncError(`Database "${this.path}" is shorter than page ${pgno}`);
+    }
+  }
+
+  async #pin(): Promise<void> {
+    for (let attempt = 0;; attempt++) {
+      try {
+        this.#db.pin();
+        return;
+      } catch (error) {
+        if (!isBusyError(error) || attempt >= PIN_RETRIES) throw error;
+        await new Promise((resolve) => setTimeout(resolve, PIN_RETRY_DELAY_MS));
+      }
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new WalsyncError(`Replicator for "${this.path}" is closed`);
+  }
+}
+
+function sameGeneration(header: WalHeader, cursor: WalCursor): boolean {
+  return header.salt1 === cursor.salt1 && header.salt2 === cursor.salt2 &&
+    header.checkpointSeq === cursor.checkpointSeq;
+}
+
+function cursorOf(header: WalHeader, scan: WalScan): WalCursor {
+  return {
+    salt1: header.salt1,
+    salt2: header.salt2,
+    checkpointSeq: header.checkpointSeq,
+    offset: scan.commit.offset,
+    checksum1: scan.commit.checksum1,
+    checksum2: scan.commit.checksum2,
+  };
+}
+
+function framesBefore(offset: number, pageSize: number): number {
+  return Math.max(0, (offset - WAL_HEADER_SIZE) / (24 + pageSize));
+}
+
+function hex(n: number): string {
+  return n.toString(16).padStart(8, "0");
+}
