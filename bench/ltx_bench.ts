@@ -3,12 +3,8 @@ import { DatabaseSync } from "node:sqlite";
 import { LtxDecoder } from "../src/ltx/ltx_decoder.ts";
 import { LtxEncoder } from "../src/ltx/ltx_encoder.ts";
 import { newLtxHeader } from "../src/ltx/ltx_header.ts";
-import {
-  compressBound,
-  compressFrameBound,
-  compressFrameInto,
-  decompressFrame,
-} from "../src/ltx/lz4.ts";
+import { compressBound } from "../src/ltx/lz4_block.ts";
+import { compressFrameBound, compressFrameInto, decompressFrame } from "../src/ltx/lz4_frame.ts";
 import { chunksOf } from "../src/ltx/byte_reader.ts";
 
 const PAGE_SIZE = 4096;
@@ -46,13 +42,13 @@ function realPages(): Uint8Array[] {
 const pages = realPages();
 const page = pages[500];
 const frameBuffer = new Uint8Array(compressFrameBound(PAGE_SIZE));
-const frameLength = compressFrameInto(page, frameBuffer, { contentChecksum: true });
+const frameLength = compressFrameInto(page, frameBuffer);
 const frame = frameBuffer.slice(0, frameLength);
 const out = new Uint8Array(PAGE_SIZE);
 void compressBound;
 
 Deno.bench("LZ4 compress 4 KB page (Litestream frame)", { group: "lz4" }, () => {
-  compressFrameInto(page, frameBuffer, { contentChecksum: true });
+  compressFrameInto(page, frameBuffer);
 });
 
 Deno.bench("LZ4 decompress 4 KB page (Litestream frame)", { group: "lz4" }, () => {

@@ -4,10 +4,9 @@
  */
 import { UsageError, WalsyncError } from "../errors.ts";
 import { VERSION } from "../version.ts";
-
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit_codes.ts";
+import { RESTORE_HELP, restoreCommand } from "./restore.ts";
+import { WATCH_HELP, watchCommand } from "./watch.ts";
 
 const encoder = new TextEncoder();
 
@@ -26,8 +25,10 @@ const USAGE = `walsync ${VERSION} — continuous WAL replication for many SQLite
 Usage: walsync <command> [options]
 
 Commands:
+  watch          Replicate databases continuously (the daemon)
+  restore        Rebuild a database from its replica, verified
   version        Print the version
-  help           Show this help
+  help [CMD]     Show this help, or a command's help with examples
 
 Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.`;
 
@@ -38,10 +39,28 @@ const COMMANDS: Record<string, Command> = {
     writeOut(`walsync ${VERSION} (deno ${Deno.version.deno})`);
     return EXIT_OK;
   },
-  help: () => {
-    writeOut(USAGE);
+  help: (args) => {
+    const topic = args[0];
+    if (topic === undefined) {
+      writeOut(USAGE);
+      return EXIT_OK;
+    }
+    const text = HELP[topic];
+    if (!text) {
+      throw new UsageError(`No help for "${topic}"; commands: ${Object.keys(COMMANDS).join(", ")}`);
+    }
+    writeOut(text);
     return EXIT_OK;
   },
+  watch: watchCommand,
+  restore: restoreCommand,
+};
+
+const HELP: Record<string, string> = {
+  watch: WATCH_HELP,
+  restore: RESTORE_HELP,
+  version: "Usage: walsync version\n\nPrints walsync's version and the Deno version it runs on.",
+  help: "Usage: walsync help [COMMAND]",
 };
 
 /** Runs one CLI invocation and returns its exit code; never throws. */

@@ -5,7 +5,10 @@
  *
  * POSIX advisory locks belong to the process: closing any descriptor of the database file
  * drops every lock SQLite holds on it. So the database-file handle lives exactly as long as
- * the connection, and walsync never opens that file any other way.
+ * the connection, and walsync never opens that file any other way. Deno's *async* file
+ * operations (stat, seek, read, readable) run on a duplicated descriptor and close it
+ * afterwards, which drops those locks too (measured with Deno 2.9.6); the database file is
+ * therefore only ever touched with synchronous calls. SQLite keeps no locks on `-wal`.
  */
 import { DatabaseSync } from "node:sqlite";
 import { WalsyncError } from "../errors.ts";
@@ -185,13 +188,13 @@ export class Database implements ReadAt {
   }
 
   /** Reads page `pgno` of the database file into `buffer`; returns the bytes read. */
-  readPage(pgno: number, buffer: Uint8Array): Promise<number> {
-    return readFully(this.#dbFile, buffer, (pgno - 1) * this.pageSize);
+  readPage(pgno: number, buffer: Uint8Array): number {
+    return readFullySync(this.#dbFile, buffer, (pgno - 1) * this.pageSize);
   }
 
   /** Size of the database file in bytes. */
-  async fileSize(): Promise<number> {
-    return (await this.#dbFile.stat()).size;
+  fileSize(): number {
+    return this.#dbFile.statSync().size;
   }
 
   close(): void {
@@ -225,7 +228,22 @@ export class Database implements ReadAt {
   }
 }
 
-/** Positional read that fills `buffer` unless the file ends first. */
+/**
+ * Synchronous positional read: the only safe kind on a file SQLite holds locks on (see the
+ * module comment).
+ */
+export function readFullySync(file: Deno.FsFile, buffer: Uint8Array, offset: number): number {
+  file.seekSync(offset, Deno.SeekMode.Start);
+  let total = 0;
+  while (total < buffer.length) {
+    const n = file.readSync(buffer.subarray(total));
+    if (n === null) break;
+    total += n;
+  }
+  return total;
+}
+
+/** Positional read that fills `buffer` unless the file ends first (not for locked files). */
 export async function readFully(
   file: Deno.FsFile,
   buffer: Uint8Array,

@@ -9,13 +9,9 @@ import { Crc64 } from "../checksum/crc64.ts";
 import { CHECKSUM_FLAG, DatabaseChecksum, lockPgno } from "../checksum/database_checksum.ts";
 import { ChecksumMismatchError, FormatError } from "../errors.ts";
 import { ByteReader, chunksOf } from "./byte_reader.ts";
-import {
-  compressBound,
-  compressFrameBound,
-  decompressBlock,
-  decompressFrame,
-  Lz4Error,
-} from "./lz4.ts";
+import { compressBound } from "./lz4_block.ts";
+import { decompressBlock, Lz4Error } from "./lz4_block_decoder.ts";
+import { compressFrameBound, decompressFrame } from "./lz4_frame.ts";
 import {
   hasChecksums,
   isSnapshot,

@@ -38,6 +38,8 @@ export const DEFAULT_TRUNCATE_PAGES = 121_359;
 export const DEFAULT_IDLE_CHECKPOINT_MS = 60_000;
 /** Even when the WAL looks unchanged, look inside it this often (mtime can be coarse). */
 export const DEFAULT_FULL_CHECK_MS = 10_000;
+/** How long opening a database rides out "database is locked" before giving up. */
+export const DEFAULT_OPEN_TIMEOUT_MS = 30_000;
 const PIN_RETRIES = 50;
 const PIN_RETRY_DELAY_MS = 10;
 
@@ -77,6 +79,8 @@ export class Replicator {
   #truncatePages: number;
   #idleCheckpointMs: number;
   #uploadedTxid = 0;
+  /** Staged files not yet uploaded (so idle databases cost no directory listing). */
+  #pendingCount = 0;
   #closed = false;
 
   private constructor(path: string, db: Database, staging: Staging, options: ReplicatorOptions) {
@@ -96,7 +100,7 @@ export class Replicator {
     const staging = await Staging.open(options.stagingDir ?? defaultStagingDir(path), path);
     let db: Database;
     try {
-      db = Database.open(path);
+      db = await openWithRetry(path);
     } catch (error) {
       staging.close();
       throw error;
@@ -125,6 +129,11 @@ export class Replicator {
   /** The rolling database checksum at `txid`. */
   get databaseChecksum(): bigint {
     return this.#state.pages.value;
+  }
+
+  /** True if staged files wait for upload. */
+  get hasPending(): boolean {
+    return this.#pendingCount > 0;
   }
 
   get stagingDir(): string {
@@ -222,6 +231,7 @@ export class Replicator {
         await write(encoder.finish().bytes);
       },
     );
+    this.#pendingCount++;
     for (const [pgno, offset] of scan.pages) this.#walPages.set(pgno, offset);
     this.#state = { ...state, txid, commit: pageCount, wal: cursorOf(header, scan) };
     await saveState(this.#staging.statePath, this.#state);
@@ -292,6 +302,7 @@ export class Replicator {
           (write) => writeAll(write, encoders[i], i === 0 ? pages : null),
         ),
       );
+      this.#pendingCount++;
     }
     this.#walPages = scan ? new Map(scan.pages) : new Map();
     this.#state = {
@@ -354,7 +365,7 @@ export class Replicator {
     }
     if (!truncated) return;
     this.#log.info("WAL truncated");
-    if (await this.#databaseFileMatchesState()) {
+    if (this.#databaseFileMatchesState()) {
       this.#walPages.clear();
       this.#state = { ...this.#state, wal: null };
       await saveState(this.#staging.statePath, this.#state);
@@ -379,7 +390,9 @@ export class Replicator {
   async upload(signal?: AbortSignal): Promise<number> {
     this.#assertOpen();
     let uploaded = 0;
-    for (const file of await this.#staging.list()) {
+    const files = await this.#staging.list();
+    this.#pendingCount = files.length;
+    for (const file of files) {
       signal?.throwIfAborted();
       const body = (await Deno.open(file.path, { read: true })).readable;
       try {
@@ -394,10 +407,11 @@ export class Replicator {
         throw error;
       }
       await this.#staging.remove(file);
+      this.#pendingCount--;
       this.#uploadedTxid = Math.max(this.#uploadedTxid, file.maxTxid);
       uploaded++;
       this.#log.debug("uploaded", {
-        level: file.level,
+        ltxLevel: file.level,
         minTxid: file.minTxid,
         maxTxid: file.maxTxid,
       });
@@ -442,6 +456,7 @@ export class Replicator {
         if (file.maxTxid > state.txid) await this.#staging.remove(file); // never acknowledged
       }
     }
+    this.#pendingCount = pending.filter((f) => !state || f.maxTxid <= state.txid).length;
     if (!state || state.pageSize !== this.#db.pageSize) {
       const replicated = await this.#replicaMaxTxid();
       const staged = pending.reduce((max, f) => Math.max(max, f.maxTxid), 0);
@@ -468,52 +483,53 @@ export class Replicator {
     this.#uploadedTxid = stillPending.length > 0 ? stillPending[0].maxTxid - 1 : state.txid;
     const header = await this.#walHeader();
     if (!header) {
-      if (await this.#databaseFileMatchesState()) {
+      if (this.#databaseFileMatchesState()) {
         this.#state = { ...state, wal: null };
         return;
       }
       await this.snapshot("database changed while walsync was not running");
       return;
     }
-    if (state.wal && sameGeneration(header, state.wal)) {
-      const prefix = await scanWal(new WalReader(this.#db, header));
-      if (
-        prefix.commit.offset >= state.wal.offset && (await this.#chainMatches(header, state.wal))
-      ) {
-        await this.#rebuildWalPages(header, state.wal.offset);
-        return;
-      }
+    if (
+      state.wal && sameGeneration(header, state.wal) &&
+      (await this.#resumeGeneration(header, state.wal))
+    ) {
+      return;
     }
     await this.snapshot("WAL moved on while walsync was not running");
   }
 
-  /** True if the WAL's checksum chain at `cursor.offset` equals the saved one. */
-  async #chainMatches(header: WalHeader, cursor: WalCursor): Promise<boolean> {
-    const reader = new WalReader(this.#db, header);
-    while (reader.position.offset < cursor.offset && await reader.nextFrame()) { /* advance */ }
-    const at = reader.position;
-    return at.offset === cursor.offset && at.checksum1 === cursor.checksum1 &&
-      at.checksum2 === cursor.checksum2;
-  }
-
-  async #rebuildWalPages(header: WalHeader, endOffset: number): Promise<void> {
-    this.#walPages.clear();
+  /**
+   * Re-reads the current generation up to the saved cursor, rebuilding the page map, and
+   * checks that the checksum chain there is the one saved: the frames are the ones we copied.
+   */
+  async #resumeGeneration(header: WalHeader, cursor: WalCursor): Promise<boolean> {
+    const pages = new Map<number, number>();
     const reader = new WalReader(this.#db, header);
     let frame;
-    while (reader.position.offset < endOffset && (frame = await reader.nextFrame())) {
-      this.#walPages.set(frame.header.pgno, frame.offset);
+    while (reader.position.offset < cursor.offset && (frame = await reader.nextFrame())) {
+      pages.set(frame.header.pgno, frame.offset);
     }
+    const at = reader.position;
+    if (
+      at.offset !== cursor.offset || at.checksum1 !== cursor.checksum1 ||
+      at.checksum2 !== cursor.checksum2
+    ) {
+      return false;
+    }
+    this.#walPages = pages;
+    return true;
   }
 
   /** Reads the database file whole and compares it with the saved checksum and size. */
-  async #databaseFileMatchesState(): Promise<boolean> {
+  #databaseFileMatchesState(): boolean {
     const pageSize = this.#db.pageSize;
-    const pageCount = Math.floor((await this.#db.fileSize()) / pageSize);
+    const pageCount = Math.floor(this.#db.fileSize() / pageSize);
     if (pageCount !== this.#state.commit) return false;
     const pages = new PageChecksums(pageSize);
     const buffer = new Uint8Array(pageSize);
     for (let pgno = 1; pgno <= pageCount; pgno++) {
-      await this.#db.readPage(pgno, buffer);
+      this.#db.readPage(pgno, buffer);
       pages.set(pgno, buffer);
     }
     return pages.value === this.#state.pages.value;
@@ -562,7 +578,7 @@ export class Replicator {
   async #readCurrentPage(pgno: number, scan: WalScan | null, buffer: Uint8Array): Promise<void> {
     const offset = scan?.pages.get(pgno);
     if (offset !== undefined) return await this.#readWalPage(offset, buffer);
-    const n = await this.#db.readPage(pgno, buffer);
+    const n = this.#db.readPage(pgno, buffer);
     if (n !== buffer.length) {
       throw new WalsyncError(`Database "${this.path}" is shorter than page ${pgno}`);
     }
@@ -582,6 +598,19 @@ export class Replicator {
 
   #assertOpen(): void {
     if (this.#closed) throw new WalsyncError(`Replicator for "${this.path}" is closed`);
+  }
+}
+
+/** Opens the database, waiting (without blocking other databases) while it is locked. */
+async function openWithRetry(path: string): Promise<Database> {
+  const deadline = Date.now() + DEFAULT_OPEN_TIMEOUT_MS;
+  for (let delay = 10;; delay = Math.min(delay * 2, 500)) {
+    try {
+      return Database.open(path);
+    } catch (error) {
+      if (!isBusyError(error) || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 /** Small helpers over `node:sqlite` for tests: open a WAL database, dump its content. */
 import { DatabaseSync } from "node:sqlite";
+import { crc64 } from "../../src/checksum/crc64.ts";
 
 /** Opens `path` in WAL mode with SQLite's automatic checkpoints off, so the WAL keeps growing. */
 export function openWalDatabase(path: string, pageSize = 4096): DatabaseSync {
@@ -11,14 +12,26 @@ export function openWalDatabase(path: string, pageSize = 4096): DatabaseSync {
   return db;
 }
 
-/** Every table's rows in rowid order, keyed by table name: a logical image to compare. */
+/**
+ * Every table's rows in rowid order, keyed by table name: a logical image to compare. Rows
+ * are plain objects and blobs are summarised as `blob:<length>:<crc64>`, so a dump survives a
+ * JSON round trip unchanged and stays small.
+ */
 export function dumpDatabase(db: DatabaseSync): Record<string, unknown[]> {
   const tables = db.prepare(
     "SELECT name FROM sqlite_schema WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
   ).all() as { name: string }[];
   const dump: Record<string, unknown[]> = {};
   for (const { name } of tables) {
-    dump[name] = db.prepare(`SELECT * FROM "${name.replaceAll('"', '""')}" ORDER BY rowid`).all();
+    const rows = db.prepare(`SELECT * FROM "${name.replaceAll('"', '""')}" ORDER BY rowid`).all();
+    dump[name] = rows.map((row) =>
+      Object.fromEntries(
+        Object.entries(row as Record<string, unknown>).map(([column, value]) => [
+          column,
+          value instanceof Uint8Array ? `blob:${value.length}:${crc64(value).toString(16)}` : value,
+        ]),
+      )
+    );
   }
   return dump;
 }

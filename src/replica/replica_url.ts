@@ -1,0 +1,41 @@
+/** Turns a replica URL from the command line or config into a client. */
+import { UsageError } from "../errors.ts";
+import { FileReplicaClient } from "./file/file_replica_client.ts";
+import type { ReplicaClient } from "./replica_client.ts";
+
+/**
+ * `file:///abs/dir` (or a plain directory path) → the file backend. S3 URLs are recognised
+ * and reported clearly until that backend is configured.
+ */
+export function openReplicaUrl(url: string): ReplicaClient {
+  if (url.startsWith("file://")) {
+    let path: string;
+    try {
+      path = decodeURIComponent(new URL(url).pathname);
+    } catch {
+      throw new UsageError(
+        `Replica URL "${url}" is not a valid file:// URL; use e.g. file:///var/backups/walsync`,
+      );
+    }
+    if (url.startsWith("file://") && !url.startsWith("file:///")) {
+      throw new UsageError(
+        `Replica URL "${url}" needs an absolute path: file:///dir (three slashes)`,
+      );
+    }
+    return new FileReplicaClient(path);
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
+    const scheme = url.slice(0, url.indexOf(":"));
+    throw new UsageError(
+      `Replica URL scheme "${scheme}" in "${url}" is not supported; use file:///dir or s3://bucket/prefix`,
+    );
+  }
+  if (url.trim() === "") {
+    throw new UsageError("Replica URL is empty; use file:///dir or s3://bucket/prefix");
+  }
+  return new FileReplicaClient(absolutePath(url));
+}
+
+function absolutePath(path: string): string {
+  return path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
+}

@@ -1,0 +1,243 @@
+/**
+ * Runs many replicators from one process: polls each database every sync interval (a stat
+ * when nothing changed), syncs sooner on file-system hints, applies the checkpoint policy,
+ * and uploads staged files with bounded concurrency and backoff, so an object-storage outage
+ * delays uploads but never blocks capture or checkpoints.
+ */
+import { WalsyncError } from "../errors.ts";
+import { type Logger, silentLogger } from "../log.ts";
+import type { ReplicaClient } from "../replica/replica_client.ts";
+import { ChangeWatcher } from "../watch/change_watcher.ts";
+import { Replicator, type ReplicatorOptions } from "./replicator.ts";
+
+export const DEFAULT_SYNC_INTERVAL_MS = 1000;
+export const DEFAULT_SYNC_CONCURRENCY = 8;
+export const DEFAULT_UPLOAD_CONCURRENCY = 4;
+/** How often the loop wakes when the sync interval is 0 (events drive it otherwise). */
+const MIN_TICK_MS = 50;
+const MAX_UPLOAD_BACKOFF_MS = 60_000;
+
+export interface SupervisorOptions {
+  client: ReplicaClient;
+  syncIntervalMs?: number;
+  syncConcurrency?: number;
+  uploadConcurrency?: number;
+  logger?: Logger;
+  /** Passed to every replicator (checkpoint thresholds, staging directory). */
+  replicator?: Partial<Omit<ReplicatorOptions, "name" | "client" | "logger">>;
+  /** Watch for file-system events (default true). */
+  watch?: boolean;
+}
+
+interface Entry {
+  path: string;
+  name: string;
+  replicator: Replicator;
+  /** Serializes sync/checkpoint/close on one database. */
+  busy: Promise<unknown>;
+  dirty: boolean;
+  nextSyncAt: number;
+  uploading: boolean;
+  uploadFailures: number;
+  nextUploadAt: number;
+  lastError: string | null;
+}
+
+export class Supervisor {
+  readonly client: ReplicaClient;
+  readonly syncIntervalMs: number;
+  #log: Logger;
+  #options: SupervisorOptions;
+  #entries = new Map<string, Entry>();
+  #watcher: ChangeWatcher | null;
+  #wake: (() => void) | null = null;
+  #stopping = false;
+  #syncSlots: number;
+  #uploadSlots: number;
+
+  constructor(options: SupervisorOptions) {
+    this.client = options.client;
+    this.syncIntervalMs = options.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS;
+    this.#log = options.logger ?? silentLogger;
+    this.#options = options;
+    this.#syncSlots = options.syncConcurrency ?? DEFAULT_SYNC_CONCURRENCY;
+    this.#uploadSlots = options.uploadConcurrency ?? DEFAULT_UPLOAD_CONCURRENCY;
+    this.#watcher = options.watch === false
+      ? null
+      : new ChangeWatcher((path) => this.notify(path), this.#log);
+  }
+
+  /** Starts replicating the database at `path` (absolute) under `name`. */
+  async add(path: string, name: string): Promise<Replicator> {
+    if (this.#entries.has(path)) {
+      throw new WalsyncError(`Database "${path}" is already being replicated`);
+    }
+    for (const entry of this.#entries.values()) {
+      if (entry.name === name) {
+        throw new WalsyncError(
+          `Replica name "${name}" is used by both "${entry.path}" and "${path}"`,
+        );
+      }
+    }
+    const replicator = await Replicator.open(path, {
+      ...this.#options.replicator,
+      name,
+      client: this.client,
+      logger: this.#log,
+    });
+    this.#entries.set(path, {
+      path,
+      name,
+      replicator,
+      busy: Promise.resolve(),
+      dirty: true,
+      nextSyncAt: 0,
+      uploading: false,
+      uploadFailures: 0,
+      nextUploadAt: 0,
+      lastError: null,
+    });
+    this.#watcher?.add(path);
+    this.#log.info("replicating", { db: name, path, txid: replicator.txid });
+    this.#wake?.();
+    return replicator;
+  }
+
+  /** A hint that `path` changed: sync it as soon as the interval allows. */
+  notify(path: string): void {
+    const entry = this.#entries.get(path);
+    if (!entry) return;
+    entry.dirty = true;
+    this.#wake?.();
+  }
+
+  get databases(): {
+    path: string;
+    name: string;
+    txid: number;
+    uploadedTxid: number;
+    lastError: string | null;
+  }[] {
+    return [...this.#entries.values()].map((e) => ({
+      path: e.path,
+      name: e.name,
+      txid: e.replicator.txid,
+      uploadedTxid: e.replicator.uploadedTxid,
+      lastError: e.lastError,
+    }));
+  }
+
+  /** Syncs and uploads everything once (used by `--once`, tests and shutdown). */
+  async syncAll(options: { force?: boolean } = {}): Promise<void> {
+    await this.#forEach(this.#syncSlots, (entry) => this.#syncEntry(entry, options.force ?? true));
+    await this.#forEach(this.#uploadSlots, (entry) => this.#uploadEntry(entry, true));
+  }
+
+  /** Runs until `signal` aborts, then does a final sync and upload and closes everything. */
+  async run(signal: AbortSignal): Promise<void> {
+    const tickMs = Math.max(MIN_TICK_MS, Math.min(this.syncIntervalMs, 1000));
+    while (!signal.aborted) {
+      const now = Date.now();
+      const due = [...this.#entries.values()].filter((e) =>
+        now >= e.nextSyncAt && (e.dirty || this.syncIntervalMs > 0 || now - e.nextSyncAt >= 1000)
+      );
+      await this.#forEach(this.#syncSlots, async (entry) => {
+        if (!due.includes(entry)) return;
+        await this.#syncEntry(entry, false);
+      });
+      for (const entry of this.#entries.values()) {
+        if (!entry.uploading && Date.now() >= entry.nextUploadAt) {
+          void this.#uploadEntry(entry, false);
+        }
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, tickMs);
+        const onAbort = () => done();
+        signal.addEventListener("abort", onAbort, { once: true });
+        this.#wake = done;
+        function done() {
+          clearTimeout(timer);
+          signal.removeEventListener("abort", onAbort);
+          resolve();
+        }
+      });
+      this.#wake = null;
+    }
+    await this.stop();
+  }
+
+  /** Final sync and upload of every database, then releases them. */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    await this.#watcher?.close();
+    await this.#forEach(this.#syncSlots, async (entry) => {
+      await entry.busy;
+      while (entry.uploading) await new Promise((r) => setTimeout(r, 10));
+      try {
+        await entry.replicator.close();
+      } catch (error) {
+        this.#log.error("final sync or upload failed; staged files stay for the next start", {
+          db: entry.name,
+          error,
+        });
+      }
+    });
+    this.#entries.clear();
+  }
+
+  async #syncEntry(entry: Entry, force: boolean): Promise<void> {
+    const run = entry.busy.then(async () => {
+      entry.dirty = false;
+      entry.nextSyncAt = Date.now() + this.syncIntervalMs;
+      try {
+        const result = await entry.replicator.sync({ force });
+        if (result.txid !== null) entry.nextUploadAt = 0;
+        await entry.replicator.maybeCheckpoint();
+        entry.lastError = null;
+      } catch (error) {
+        entry.lastError = (error as Error).message;
+        this.#log.error("sync failed", { db: entry.name, error });
+      }
+    });
+    entry.busy = run;
+    await run;
+  }
+
+  async #uploadEntry(entry: Entry, final: boolean): Promise<void> {
+    if (entry.uploading || (this.#uploadSlots <= 0 && !final)) return;
+    entry.uploading = true;
+    this.#uploadSlots--;
+    try {
+      await entry.replicator.upload();
+      entry.uploadFailures = 0;
+      entry.nextUploadAt = Date.now() + this.syncIntervalMs;
+    } catch (error) {
+      entry.uploadFailures++;
+      const backoff = Math.min(MAX_UPLOAD_BACKOFF_MS, 1000 * 2 ** (entry.uploadFailures - 1));
+      entry.nextUploadAt = Date.now() + backoff * (0.5 + Math.random() / 2);
+      entry.lastError = (error as Error).message;
+      this.#log.warn("upload failed; staged files are kept and retried", {
+        db: entry.name,
+        error,
+        retryInMs: Math.round(entry.nextUploadAt - Date.now()),
+      });
+      if (final) throw error;
+    } finally {
+      this.#uploadSlots++;
+      entry.uploading = false;
+    }
+  }
+
+  async #forEach(limit: number, fn: (entry: Entry) => Promise<void>): Promise<void> {
+    const entries = [...this.#entries.values()];
+    let next = 0;
+    const workers = Array.from(
+      { length: Math.max(1, Math.min(limit, entries.length)) },
+      async () => {
+        while (next < entries.length) await fn(entries[next++]);
+      },
+    );
+    await Promise.all(workers);
+  }
+}

@@ -1,0 +1,69 @@
+/** Runs the real walsync CLI as a child process, to be stopped gracefully or SIGKILLed. */
+const MOD = new URL("../../mod.ts", import.meta.url).pathname;
+const DEBUG = Deno.env.get("WALSYNC_TEST_DEBUG") !== undefined;
+
+export class WalsyncProcess {
+  #child: Deno.ChildProcess;
+  #stderr = "";
+  #drained: Promise<void>;
+
+  /** Starts `walsync <args>`; logs are JSON lines so readiness can be seen. */
+  constructor(args: string[]) {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        MOD,
+        ...args,
+        "--log-format",
+        "json",
+        ...(DEBUG ? ["--log-level", "debug"] : []),
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    this.#child = child;
+    this.#drained = (async () => {
+      for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+        this.#stderr += chunk;
+        if (DEBUG) Deno.stderr.writeSync(new TextEncoder().encode(chunk));
+      }
+    })();
+  }
+
+  get stderr(): string {
+    return this.#stderr;
+  }
+
+  /** Waits until walsync says it is watching (its signal handlers are installed by then). */
+  async ready(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.#stderr.includes('"msg":"watching"')) {
+      if (Date.now() > deadline) throw new Error(`walsync did not start: ${this.#stderr}`);
+      const status = await Promise.race([
+        this.#child.status,
+        new Promise((r) => setTimeout(r, 20)),
+      ]);
+      if (status) throw new Error(`walsync exited during start-up: ${this.#stderr}`);
+    }
+  }
+
+  /** SIGKILL: no final sync, no cleanup, exactly like a crash. */
+  async kill(): Promise<void> {
+    try {
+      this.#child.kill("SIGKILL");
+    } catch { /* already gone */ }
+    await this.#child.status;
+    await this.#drained;
+  }
+
+  /** Waits for readiness, sends SIGTERM, waits: returns the exit code and its stderr. */
+  async stop(): Promise<{ code: number; stderr: string }> {
+    await this.ready();
+    this.#child.kill("SIGTERM");
+    const { code } = await this.#child.status;
+    await this.#drained;
+    return { code, stderr: this.#stderr };
+  }
+}
