@@ -189,3 +189,27 @@ Deno.test("restore refuses to overwrite, and a flipped byte in any object fails 
     await restore({ client, name: "app.db", output: `${dir}/exists.db`, force: true });
   });
 });
+
+Deno.test("with staging full, capture waits for uploads and then ships the backlog as one TXID", async () => {
+  await withDir(async (dir) => {
+    const app = openWalDatabase(`${dir}/app.db`);
+    app.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
+    const client = new MemoryReplicaClient();
+    const replicator = await Replicator.open(`${dir}/app.db`, {
+      name: "app.db",
+      client,
+      maxStagingBytes: 1,
+    });
+    assert.equal(replicator.stagingFull, true, "the first snapshot fills the tiny staging area");
+    app.exec("INSERT INTO t (v) VALUES ('one'); INSERT INTO t (v) VALUES ('two')");
+    assert.deepEqual(await replicator.sync(), { txid: null, deferred: true });
+    assert.equal(await replicator.maybeCheckpoint(), false, "no checkpoint while frames wait");
+    await replicator.upload();
+    assert.equal(replicator.pendingBytes, 0);
+    assert.equal((await replicator.sync()).txid, 2);
+    await replicator.upload();
+    assert.deepEqual((await restoredDump(client, dir)).dump, dumpDatabase(app));
+    await replicator.close();
+    app.close();
+  });
+});

@@ -1,6 +1,7 @@
 /** `walsync watch DB... -b URL`: the daemon. */
 import { DatabaseSync } from "node:sqlite";
 import { parseDuration } from "../config/duration.ts";
+import { parseSize } from "../config/size.ts";
 import { UsageError } from "../errors.ts";
 import { Logger } from "../log.ts";
 import { openReplicaUrl } from "../replica/replica_url.ts";
@@ -21,6 +22,8 @@ Options:
       --checkpoint-pages N  Checkpoint (PASSIVE) once the WAL holds N frames (default 1000)
       --checkpoint-idle D   Checkpoint a WAL unchanged for D (default 1m)
       --truncate-pages N    Above N frames also TRUNCATE the WAL file (default 121359)
+      --max-staging SIZE    Stop capturing while this much waits for upload (default 1GiB);
+                          the WAL keeps every frame meanwhile
       --create            Create a database that does not exist (empty, WAL mode)
       --once              Sync and upload everything once, then exit
       --log-format F      text or json (default: text on a terminal, json otherwise)
@@ -42,6 +45,7 @@ export async function watchCommand(args: string[]): Promise<number> {
     "checkpoint-pages": { type: "string" },
     "checkpoint-idle": { type: "string" },
     "truncate-pages": { type: "string" },
+    "max-staging": { type: "string" },
     once: { type: "boolean" },
     "log-format": { type: "string" },
     "log-level": { type: "string" },
@@ -89,6 +93,7 @@ export async function watchCommand(args: string[]): Promise<number> {
     replicator: {
       checkpointPages: positiveInteger(parsed, "checkpoint-pages", DEFAULT_CHECKPOINT_PAGES),
       truncatePages: positiveInteger(parsed, "truncate-pages", DEFAULT_TRUNCATE_PAGES),
+      maxStagingBytes: parseSize(stringFlag(parsed, "max-staging") ?? "1GiB", "--max-staging"),
       idleCheckpointMs: parseDuration(
         stringFlag(parsed, "checkpoint-idle") ?? "1m",
         "--checkpoint-idle",

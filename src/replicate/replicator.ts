@@ -36,6 +36,11 @@ export const DEFAULT_CHECKPOINT_PAGES = 1000;
 export const DEFAULT_TRUNCATE_PAGES = 121_359;
 /** Checkpoint a WAL that has not changed for this long. */
 export const DEFAULT_IDLE_CHECKPOINT_MS = 60_000;
+/**
+ * Stop staging new batches once this many bytes wait for upload (an outage): the pinned
+ * reader keeps the frames in the WAL meanwhile, and they ship as one TXID when uploads resume.
+ */
+export const DEFAULT_MAX_STAGING_BYTES = 1024 ** 3;
 /** Even when the WAL looks unchanged, look inside it this often (mtime can be coarse). */
 export const DEFAULT_FULL_CHECK_MS = 10_000;
 /** How long opening a database rides out "database is locked" before giving up. */
@@ -51,6 +56,7 @@ export interface ReplicatorOptions {
   checkpointPages?: number;
   truncatePages?: number;
   idleCheckpointMs?: number;
+  maxStagingBytes?: number;
   logger?: Logger;
 }
 
@@ -58,6 +64,8 @@ export interface SyncResult {
   /** TXID staged by this call, or null if nothing changed. */
   txid: number | null;
   snapshot?: string;
+  /** True when staging is full and capture waits for uploads. */
+  deferred?: boolean;
 }
 
 export class Replicator {
@@ -81,6 +89,9 @@ export class Replicator {
   #uploadedTxid = 0;
   /** Staged files not yet uploaded (so idle databases cost no directory listing). */
   #pendingCount = 0;
+  #pendingBytes = 0;
+  #maxStagingBytes: number;
+  #stagingFullWarned = false;
   #closed = false;
 
   private constructor(path: string, db: Database, staging: Staging, options: ReplicatorOptions) {
@@ -93,6 +104,7 @@ export class Replicator {
     this.#checkpointPages = options.checkpointPages ?? DEFAULT_CHECKPOINT_PAGES;
     this.#truncatePages = options.truncatePages ?? DEFAULT_TRUNCATE_PAGES;
     this.#idleCheckpointMs = options.idleCheckpointMs ?? DEFAULT_IDLE_CHECKPOINT_MS;
+    this.#maxStagingBytes = options.maxStagingBytes ?? DEFAULT_MAX_STAGING_BYTES;
   }
 
   /** Opens the database and its staging area and works out where replication stands. */
@@ -136,6 +148,16 @@ export class Replicator {
     return this.#pendingCount > 0;
   }
 
+  /** Bytes staged and not yet uploaded (reported in logs, bounded by `maxStagingBytes`). */
+  get pendingBytes(): number {
+    return this.#pendingBytes;
+  }
+
+  /** True while capture waits for uploads to make room in staging. */
+  get stagingFull(): boolean {
+    return this.#pendingBytes >= this.#maxStagingBytes;
+  }
+
   get stagingDir(): string {
     return this.#staging.dir;
   }
@@ -146,6 +168,17 @@ export class Replicator {
    */
   async sync(options: { force?: boolean } = {}): Promise<SyncResult> {
     this.#assertOpen();
+    if (this.stagingFull) {
+      if (!this.#stagingFullWarned) {
+        this.#log.warn("staging is full; capture waits for uploads (the WAL keeps every frame)", {
+          pendingBytes: this.#pendingBytes,
+          maxStagingBytes: this.#maxStagingBytes,
+        });
+        this.#stagingFullWarned = true;
+      }
+      return { txid: null, deferred: true };
+    }
+    this.#stagingFullWarned = false;
     const fingerprint = await this.#db.walFingerprint();
     const now = Date.now();
     const unchanged = fingerprint === this.#lastFingerprint;
@@ -232,6 +265,7 @@ export class Replicator {
       },
     );
     this.#pendingCount++;
+    this.#pendingBytes += staged.sizeBytes;
     for (const [pgno, offset] of scan.pages) this.#walPages.set(pgno, offset);
     this.#state = { ...state, txid, commit: pageCount, wal: cursorOf(header, scan) };
     await saveState(this.#staging.statePath, this.#state);
@@ -303,6 +337,7 @@ export class Replicator {
         ),
       );
       this.#pendingCount++;
+      this.#pendingBytes += staged[i].sizeBytes;
     }
     this.#walPages = scan ? new Map(scan.pages) : new Map();
     this.#state = {
@@ -378,7 +413,8 @@ export class Replicator {
   /** Runs the checkpoint policy: size thresholds, or an idle WAL. */
   async maybeCheckpoint(): Promise<boolean> {
     const wal = this.#state.wal;
-    if (!wal || this.#generationComplete) return false;
+    // With staging full, frames wait in the WAL: checkpointing now would only invite a snapshot.
+    if (!wal || this.#generationComplete || this.stagingFull) return false;
     const frames = framesBefore(wal.offset, this.#state.pageSize);
     if (frames === 0) return false;
     const idle = Date.now() - this.#lastChangeAt >= this.#idleCheckpointMs;
@@ -392,6 +428,7 @@ export class Replicator {
     let uploaded = 0;
     const files = await this.#staging.list();
     this.#pendingCount = files.length;
+    this.#pendingBytes = files.reduce((n, f) => n + f.sizeBytes, 0);
     for (const file of files) {
       signal?.throwIfAborted();
       const body = (await Deno.open(file.path, { read: true })).readable;
@@ -408,6 +445,7 @@ export class Replicator {
       }
       await this.#staging.remove(file);
       this.#pendingCount--;
+      this.#pendingBytes -= file.sizeBytes;
       this.#uploadedTxid = Math.max(this.#uploadedTxid, file.maxTxid);
       uploaded++;
       this.#log.debug("uploaded", {
@@ -417,11 +455,6 @@ export class Replicator {
       });
     }
     return uploaded;
-  }
-
-  /** Bytes staged and not yet uploaded. */
-  async pendingBytes(): Promise<number> {
-    return (await this.#staging.list()).reduce((n, f) => n + f.sizeBytes, 0);
   }
 
   /** Final sync and upload, then releases the database and the staging lock. */
@@ -456,7 +489,9 @@ export class Replicator {
         if (file.maxTxid > state.txid) await this.#staging.remove(file); // never acknowledged
       }
     }
-    this.#pendingCount = pending.filter((f) => !state || f.maxTxid <= state.txid).length;
+    const kept = pending.filter((f) => !state || f.maxTxid <= state.txid);
+    this.#pendingCount = kept.length;
+    this.#pendingBytes = kept.reduce((n, f) => n + f.sizeBytes, 0);
     if (!state || state.pageSize !== this.#db.pageSize) {
       const replicated = await this.#replicaMaxTxid();
       const staged = pending.reduce((max, f) => Math.max(max, f.maxTxid), 0);
