@@ -81,6 +81,8 @@ export class WalReader {
   #buffer: Uint8Array;
   #bufferOffset = 0;
   #bufferLength = 0;
+  /** The first read fetches one frame: an idle WAL then costs a few KB, not a whole chunk. */
+  #firstRead = true;
   #position: WalPosition;
   #commit: WalCommit;
   #frameCount = 0;
@@ -167,7 +169,9 @@ export class WalReader {
       return offset - this.#bufferOffset;
     }
     this.#bufferOffset = offset;
-    this.#bufferLength = await this.#source.readAt(this.#buffer, offset);
+    const want = this.#firstRead ? this.#buffer.subarray(0, size) : this.#buffer;
+    this.#firstRead = false;
+    this.#bufferLength = await this.#source.readAt(want, offset);
     if (this.#bufferLength >= size) return 0;
     this.#stopAt(this.#bufferLength === 0 ? "end" : "torn", offset);
     return -1;

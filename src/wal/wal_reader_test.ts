@@ -192,3 +192,20 @@ Deno.test("a WAL truncated anywhere yields exactly the commits that fit", async 
     { numRuns: 200 },
   );
 });
+
+Deno.test("a scan that finds nothing new reads a single frame, not a whole chunk", async () => {
+  const builder = threeTransactions(4096);
+  const source = bytesReadAt(builder.bytes());
+  const requested: number[] = [];
+  const counting = {
+    readAt(buffer: Uint8Array, offset: number) {
+      requested.push(buffer.length);
+      return source.readAt(buffer, offset);
+    },
+  };
+  const header = (await WalReader.open(source)).header;
+  const end = (await scanWal(new WalReader(source, header))).commit;
+  const scan = await scanWal(new WalReader(counting, header, { from: end }));
+  assert.equal(scan.commit.frameCount, 0);
+  assert.deepEqual(requested, [24 + 4096]);
+});
