@@ -25,8 +25,7 @@ export async function writeFileDurably(
   try {
     const chunks = data instanceof Uint8Array ? [data] : data;
     for await (const chunk of chunks) {
-      let at = 0;
-      while (at < chunk.length) at += await file.write(chunk.subarray(at));
+      await writeChunk(file, chunk);
       sizeBytes += chunk.length;
     }
     await file.sync();
@@ -40,6 +39,12 @@ export async function writeFileDurably(
   if (rename) await Deno.rename(temp, path);
   if (options.syncDir ?? true) await syncDirectory(path.slice(0, path.lastIndexOf("/")) || "/");
   return sizeBytes;
+}
+
+/** Writes all of `chunk` at the file's current position (a single write may be partial). */
+export async function writeChunk(file: Deno.FsFile, chunk: Uint8Array): Promise<void> {
+  let at = 0;
+  while (at < chunk.length) at += await file.write(chunk.subarray(at));
 }
 
 /** fsyncs a directory so a rename or unlink in it is durable (a no-op where unsupported). */

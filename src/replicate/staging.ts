@@ -5,7 +5,7 @@
  * off the same database.
  */
 import { Sha256Stream } from "../checksum/sha256.ts";
-import { syncDirectory, writeFileDurably } from "../durable.ts";
+import { syncDirectory, writeChunk, writeFileDurably } from "../durable.ts";
 import { WalsyncError } from "../errors.ts";
 import { formatTxid } from "../ltx/ltx_header.ts";
 import type { LtxFileKey } from "../replica/replica_client.ts";
@@ -82,8 +82,7 @@ export class Staging {
     try {
       await produce(async (chunk) => {
         hash.update(chunk);
-        let at = 0;
-        while (at < chunk.length) at += await file.write(chunk.subarray(at));
+        await writeChunk(file, chunk);
       });
       await file.sync();
     } catch (error) {

@@ -9,7 +9,7 @@ import { DatabaseSync } from "node:sqlite";
 import { formatChecksum } from "../checksum/database_checksum.ts";
 import { Sha256Stream } from "../checksum/sha256.ts";
 import { readFully } from "../db/database.ts";
-import { syncDirectory } from "../durable.ts";
+import { syncDirectory, writeChunk } from "../durable.ts";
 import { ChecksumMismatchError, WalsyncError } from "../errors.ts";
 import { LtxDecoder } from "../ltx/ltx_decoder.ts";
 import { SNAPSHOT_LEVEL } from "../ltx/ltx_header.ts";
@@ -224,8 +224,7 @@ async function* hashing(
 
 async function writeAt(file: Deno.FsFile, data: Uint8Array, offset: number): Promise<void> {
   await file.seek(offset, Deno.SeekMode.Start);
-  let at = 0;
-  while (at < data.length) at += await file.write(data.subarray(at));
+  await writeChunk(file, data);
 }
 
 async function removeIfExists(path: string): Promise<void> {
