@@ -213,3 +213,29 @@ Deno.test("with staging full, capture waits for uploads and then ships the backl
     app.close();
   });
 });
+
+Deno.test("a replica that lost files walsync uploaded is re-seeded with a snapshot on start", async () => {
+  await withDir(async (dir) => {
+    const app = openWalDatabase(`${dir}/app.db`);
+    app.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t (v) VALUES ('a')");
+    const stagingDir = `${dir}/staging`;
+    let replicator = await Replicator.open(`${dir}/app.db`, {
+      name: "app.db",
+      client: new MemoryReplicaClient(),
+      stagingDir,
+    });
+    app.exec("INSERT INTO t (v) VALUES ('b')");
+    await replicator.close();
+    const wiped = new MemoryReplicaClient(); // e.g. the bucket was emptied or replaced
+    replicator = await Replicator.open(`${dir}/app.db`, {
+      name: "app.db",
+      client: wiped,
+      stagingDir,
+    });
+    assert.equal(replicator.txid, 3, "TXIDs continue");
+    await replicator.close();
+    assert.deepEqual((await wiped.listFiles("app.db", 9)).map((f) => f.maxTxid), [3]);
+    assert.deepEqual((await restoredDump(wiped, dir)).dump, dumpDatabase(app));
+    app.close();
+  });
+});

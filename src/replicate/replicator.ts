@@ -483,39 +483,49 @@ export class Replicator {
       if (!(error instanceof StateError)) throw error;
       this.#log.warn("replication state unreadable; taking a snapshot", { error });
     }
-    const pending = await this.#staging.list();
+    let pending = await this.#staging.list();
     if (state) {
       for (const file of pending) {
         if (file.maxTxid > state.txid) await this.#staging.remove(file); // never acknowledged
       }
+      pending = pending.filter((f) => f.maxTxid <= state!.txid);
     }
-    const kept = pending.filter((f) => !state || f.maxTxid <= state.txid);
-    this.#pendingCount = kept.length;
-    this.#pendingBytes = kept.reduce((n, f) => n + f.sizeBytes, 0);
-    if (!state || state.pageSize !== this.#db.pageSize) {
-      const replicated = await this.#replicaMaxTxid();
+    // The replica is the truth about which TXIDs exist: another writer (Litestream, or walsync
+    // elsewhere) may have continued it, or files may have gone. One listing at start-up.
+    const replicated = await this.#replicaMaxTxid();
+    let reason: string | null = null;
+    if (!state) {
+      reason = replicated ? "no local state; continuing the replica's TXIDs" : "first sync";
+    } else if (state.pageSize !== this.#db.pageSize) {
+      reason = "page size changed";
+    } else if (replicated > state.txid) {
+      reason = `another writer continued the replica to TXID ${replicated}`;
+      // Our unsent files would overwrite that writer's TXIDs: the snapshot supersedes them.
+      for (const file of pending) await this.#staging.remove(file);
+      pending = [];
+    } else if (
+      pending.length === 0 ? replicated < state.txid : replicated < pending[0].minTxid - 1
+    ) {
+      reason =
+        `the replica lost files (it ends at TXID ${replicated}, walsync uploaded up to ${state.txid})`;
+    }
+    this.#pendingCount = pending.length;
+    this.#pendingBytes = pending.reduce((n, f) => n + f.sizeBytes, 0);
+    if (reason || !state) {
       const staged = pending.reduce((max, f) => Math.max(max, f.maxTxid), 0);
-      const base = Math.max(replicated, staged, state?.txid ?? 0);
       this.#state = {
-        txid: base,
+        txid: Math.max(replicated, staged, state?.txid ?? 0),
         pageSize: this.#db.pageSize,
         commit: 0,
         wal: null,
         pages: new PageChecksums(this.#db.pageSize),
       };
       this.#uploadedTxid = replicated;
-      await this.snapshot(
-        state
-          ? "page size changed"
-          : replicated
-          ? "no local state; continuing the replica's TXIDs"
-          : "first sync",
-      );
+      await this.snapshot(reason ?? "first sync");
       return;
     }
     this.#state = state;
-    const stillPending = pending.filter((f) => f.maxTxid <= state!.txid);
-    this.#uploadedTxid = stillPending.length > 0 ? stillPending[0].maxTxid - 1 : state.txid;
+    this.#uploadedTxid = pending.length > 0 ? pending[0].minTxid - 1 : state.txid;
     const header = await this.#walHeader();
     if (!header) {
       if (this.#databaseFileMatchesState()) {
