@@ -18,7 +18,7 @@ quick_check run, before OUT appears (written as a temp file, fsynced, renamed).
 
 Options:
   -o, --output OUT        Where to write the database (refuses to overwrite without --force)
-  -b, --bucket URL        Replica: file:///dir
+  -b, --bucket URL        Replica: file:///dir or s3://bucket/prefix
       --txid N            Restore to TXID N (decimal, or 16 hex digits as in file names)
       --timestamp T       Restore to the last TXID committed at or before T (RFC 3339)
       --force             Replace OUT (and remove its stale -wal/-shm) if it exists

@@ -7,6 +7,8 @@ import { Logger } from "../log.ts";
 import { openReplicaUrl } from "../replica/replica_url.ts";
 import { DEFAULT_CHECKPOINT_PAGES, DEFAULT_TRUNCATE_PAGES } from "../replicate/replicator.ts";
 import { Supervisor } from "../replicate/supervisor.ts";
+import { type LeaseLostError, S3Lease } from "../replica/s3/s3_lease.ts";
+import { S3ReplicaClient } from "../replica/s3/s3_replica_client.ts";
 import { absolutePath, parseCommandArgs, type ParsedArgs, stringFlag } from "./args.ts";
 import { EXIT_OK } from "./exit_codes.ts";
 
@@ -16,7 +18,8 @@ Replicates every committed transaction of each database to the replica until sto
 (SIGINT/SIGTERM do a final sync and upload, then exit 0).
 
 Options:
-  -b, --bucket URL        Replica: file:///dir (a local directory)
+  -b, --bucket URL        Replica: file:///dir (a local directory) or s3://bucket/prefix
+                          (endpoint from AWS_ENDPOINT_URL_S3 or ?endpoint=https://host)
       --sync-interval D   How often changes are shipped (default 1s; 0 = as soon as seen).
                           Durations: 100ms, 5s, 1m, 1h or integer seconds
       --checkpoint-pages N  Checkpoint (PASSIVE) once the WAL holds N frames (default 1000)
@@ -100,7 +103,21 @@ export async function watchCommand(args: string[]): Promise<number> {
       ),
     },
   });
+  // One writer per replica: an S3 replica holds a lease that a second walsync respects.
+  const lease = client instanceof S3ReplicaClient ? new S3Lease(client, { logger }) : null;
+  let leaseLost: LeaseLostError | null = null;
   try {
+    if (lease) {
+      await lease.acquire(controller.signal);
+      void lease.keepAlive({
+        signal: controller.signal,
+        onLost: (error) => {
+          logger.error("stopping without further uploads: the replica lease was lost", { error });
+          leaseLost = error;
+          controller.abort();
+        },
+      });
+    }
     for (const [name, path] of names) await supervisor.add(path, name);
     if (parsed.values.once) {
       await supervisor.syncAll();
@@ -113,9 +130,12 @@ export async function watchCommand(args: string[]): Promise<number> {
       await supervisor.run(controller.signal);
     }
   } finally {
-    await supervisor.stop();
+    await supervisor.stop({ upload: leaseLost === null });
+    controller.abort();
+    if (leaseLost === null) await lease?.release().catch(() => {});
     for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
   }
+  if (leaseLost) throw leaseLost;
   return EXIT_OK;
 }
 

@@ -43,6 +43,12 @@ export interface ReplicaClient {
   /** Database names that have at least one LTX file. */
   listDatabases(signal?: AbortSignal): Promise<string[]>;
 
+  /**
+   * The highest TXID of any file at any level (0 if none), from listings alone: what a
+   * writer checks at start-up to continue the sequence. Optional; `listFiles` is the fallback.
+   */
+  maxTxid?(name: string, signal?: AbortSignal): Promise<number>;
+
   /** LTX files of one level, ascending by MinTXID then MaxTXID; foreign names are skipped. */
   listFiles(name: string, level: number, signal?: AbortSignal): Promise<LtxFileInfo[]>;
 

@@ -581,6 +581,7 @@ export class Replicator {
   }
 
   async #replicaMaxTxid(): Promise<number> {
+    if (this.client.maxTxid) return await this.client.maxTxid(this.name);
     let max = 0;
     for (const level of [0, 1, 2, 3, 4, 5, 6, 7, 8, SNAPSHOT_LEVEL]) {
       for (const file of await this.client.listFiles(this.name, level)) {

@@ -166,8 +166,11 @@ export class Supervisor {
     await this.stop();
   }
 
-  /** Final sync and upload of every database, then releases them. */
-  async stop(): Promise<void> {
+  /**
+   * Final sync and upload of every database, then releases them. `upload: false` stops
+   * without writing to the replica (after losing the single-writer lease).
+   */
+  async stop(options: { upload?: boolean } = {}): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
     await this.#watcher?.close();
@@ -175,7 +178,7 @@ export class Supervisor {
       await entry.busy;
       while (entry.uploading) await new Promise((r) => setTimeout(r, 10));
       try {
-        await entry.replicator.close();
+        await entry.replicator.close({ upload: options.upload });
       } catch (error) {
         this.#log.error("final sync or upload failed; staged files stay for the next start", {
           db: entry.name,

@@ -8,8 +8,9 @@ export class WalsyncProcess {
   #drained: Promise<void>;
 
   /** Starts `walsync <args>`; logs are JSON lines so readiness can be seen. */
-  constructor(args: string[]) {
+  constructor(args: string[], options: { env?: Record<string, string> } = {}) {
     const child = new Deno.Command(Deno.execPath(), {
+      env: options.env,
       args: [
         "run",
         "-A",

@@ -59,6 +59,25 @@ export class FileReplicaClient implements ReplicaClient {
     return names.sort();
   }
 
+  async maxTxid(name: string): Promise<number> {
+    let max = 0;
+    let levels: Deno.DirEntry[];
+    try {
+      levels = await Array.fromAsync(Deno.readDir(`${this.root}/${validateReplicaName(name)}/ltx`));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return 0;
+      throw error;
+    }
+    for (const level of levels) {
+      if (!level.isDirectory || !/^\d+$/.test(level.name)) continue;
+      for await (const entry of Deno.readDir(this.levelDir(name, Number(level.name)))) {
+        const range = entry.isFile ? parseLtxFilename(entry.name) : null;
+        if (range) max = Math.max(max, range.maxTxid);
+      }
+    }
+    return max;
+  }
+
   async listFiles(name: string, level: number): Promise<LtxFileInfo[]> {
     const dir = this.levelDir(name, level);
     const files: LtxFileInfo[] = [];
