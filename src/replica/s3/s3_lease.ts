@@ -14,7 +14,7 @@
  */
 import { WalsyncError } from "../../errors.ts";
 import type { Logger } from "../../log.ts";
-import type { ConditionalPutResult } from "./s3_replica_client.ts";
+import type { ConditionalPutResult } from "./s3_small_objects.ts";
 
 export const DEFAULT_LEASE_PATH = ".walsync-lease.json";
 export const DEFAULT_LEASE_TTL_MS = 30_000;

@@ -7,7 +7,7 @@ import {
   parseRecord,
   S3Lease,
 } from "./s3_lease.ts";
-import type { ConditionalPutResult } from "./s3_replica_client.ts";
+import type { ConditionalPutResult } from "./s3_small_objects.ts";
 
 /**
  * An in-memory object store with S3's conditional-write semantics, or (`conditional:
