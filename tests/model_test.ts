@@ -14,11 +14,19 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { FileReplicaClient } from "../src/replica/file/file_replica_client.ts";
+import type { ReplicaClient } from "../src/replica/replica_client.ts";
+import { S3ReplicaClient } from "../src/replica/s3/s3_replica_client.ts";
 import { restore } from "../src/restore/apply.ts";
 import { AppProcess, type Dump } from "./support/app_client.ts";
 import { Random } from "./support/random.ts";
 import { dumpDatabase, integrityCheck } from "./support/sqlite.ts";
 import { WalsyncProcess } from "./support/walsync_process.ts";
+import {
+  type S3TestServer,
+  s3TestTargets,
+  stopS3ServersAfterTests,
+  testReplicaOptions,
+} from "./support/s3_server.ts";
 
 const STEPS = Number(Deno.env.get("WALSYNC_MODEL_STEPS") ?? 40);
 const FIXED_SEED = Deno.env.get("WALSYNC_MODEL_SEED");
@@ -60,17 +68,47 @@ function randomTransaction(random: Random, tables: string[]): string {
   return statements.join("; ");
 }
 
-async function runModel(seed: number, pageSize: number): Promise<void> {
+/** Where a model run replicates to: a local directory, or a prefix on a test S3 server. */
+interface ModelReplica {
+  url: string;
+  client: ReplicaClient;
+  env?: Record<string, string>;
+}
+
+function fileReplica(dir: string): ModelReplica {
+  return { url: `file://${dir}/replica`, client: new FileReplicaClient(`${dir}/replica`) };
+}
+
+function s3Replica(server: S3TestServer): ModelReplica {
+  const prefix = `model-${crypto.randomUUID()}`;
+  return {
+    url: `s3://${server.bucket}/${prefix}`,
+    client: new S3ReplicaClient(testReplicaOptions(server, { prefix })),
+    env: {
+      AWS_ENDPOINT_URL_S3: server.endpoint,
+      AWS_REGION: server.region,
+      AWS_ACCESS_KEY_ID: server.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: server.credentials.secretAccessKey,
+    },
+  };
+}
+
+async function runModel(
+  seed: number,
+  pageSize: number,
+  replicaFor: (dir: string) => ModelReplica,
+  steps = STEPS,
+): Promise<void> {
   const random = new Random(seed);
   const dir = await Deno.makeTempDir({ prefix: "walsync-model-" });
   const dbPath = `${dir}/app.db`;
-  const replica = `${dir}/replica`;
+  const replica = replicaFor(dir);
   // Tiny checkpoint thresholds, so walsync's own PASSIVE and TRUNCATE steps run often.
   const watchArgs = [
     "watch",
     dbPath,
     "-b",
-    `file://${replica}`,
+    replica.url,
     "--sync-interval",
     "50ms",
     "--checkpoint-pages",
@@ -96,9 +134,9 @@ async function runModel(seed: number, pageSize: number): Promise<void> {
   await commit(
     "CREATE TABLE commit_log (n INTEGER PRIMARY KEY); CREATE TABLE t0 (id INTEGER PRIMARY KEY, a TEXT, b BLOB)",
   );
-  let walsync = new WalsyncProcess(watchArgs);
+  let walsync = new WalsyncProcess(watchArgs, { env: replica.env });
   try {
-    for (let step = 0; step < STEPS; step++) {
+    for (let step = 0; step < steps; step++) {
       const roll = random.int(0, 99);
       if (roll < 55) {
         await commit(randomTransaction(random, tables));
@@ -130,7 +168,7 @@ async function runModel(seed: number, pageSize: number): Promise<void> {
           await commit(randomTransaction(random, tables));
           if (random.int(0, 1) === 0) await app.send({ op: "reopen" });
         }
-        walsync = new WalsyncProcess(watchArgs);
+        walsync = new WalsyncProcess(watchArgs, { env: replica.env });
       } else {
         await new Promise((resolve) => setTimeout(resolve, random.int(20, 200)));
       }
@@ -140,7 +178,7 @@ async function runModel(seed: number, pageSize: number): Promise<void> {
     assert.equal(stopped.code, 0, `walsync exited ${stopped.code}: ${stopped.stderr}`);
     await app.close();
 
-    const client = new FileReplicaClient(replica);
+    const client = replica.client;
     const latest = await restoredDump(client, `${dir}/latest.db`);
     assert.equal(
       commitNumber(latest.dump),
@@ -184,7 +222,7 @@ function commitNumber(dump: Dump): number {
 }
 
 async function restoredDump(
-  client: FileReplicaClient,
+  client: ReplicaClient,
   output: string,
   txid?: number,
 ): Promise<{ dump: Dump }> {
@@ -204,22 +242,40 @@ async function restoredDump(
   }
 }
 
+async function withSeed(label: string, run: (seed: number) => Promise<void>): Promise<void> {
+  const seed = FIXED_SEED ? Number(FIXED_SEED) : Math.floor(Math.random() * 2 ** 31);
+  try {
+    await run(seed);
+  } catch (error) {
+    throw new Error(`model run failed; replay with WALSYNC_MODEL_SEED=${seed} (${label})`, {
+      cause: error,
+    });
+  }
+}
+
 for (const pageSize of [1024, 4096, 65536]) {
   Deno.test({
     name:
       `model: random commits, checkpoints, reopens and SIGKILLs lose nothing (page size ${pageSize})`,
     sanitizeResources: false,
     sanitizeOps: false,
-    fn: async () => {
-      const seed = FIXED_SEED ? Number(FIXED_SEED) : Math.floor(Math.random() * 2 ** 31);
-      try {
-        await runModel(seed, pageSize);
-      } catch (error) {
-        throw new Error(
-          `model run failed; replay with WALSYNC_MODEL_SEED=${seed} (page size ${pageSize})`,
-          { cause: error },
-        );
-      }
-    },
+    fn: () => withSeed(`page size ${pageSize}`, (seed) => runModel(seed, pageSize, fileReplica)),
   });
 }
+
+const s3 = s3TestTargets()[0];
+Deno.test({
+  name: `model: the same with an S3 replica, a shorter run (${s3.label})`,
+  ignore: s3.ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const server = await s3.start();
+    await withSeed(
+      `S3, page size 4096`,
+      (seed) => runModel(seed, 4096, () => s3Replica(server), Math.ceil(STEPS / 2)),
+    );
+  },
+});
+
+stopS3ServersAfterTests();
