@@ -30,3 +30,32 @@ Deno.test("an unknown command exits 2 and names the command on stderr", async ()
   assert.equal(stdout, "");
   assert.match(stderr, /Unknown command "frobnicate"/);
 });
+
+Deno.test("unknown flags and flags without a value exit 2 naming the flag", async () => {
+  const unknown = await walsync("watch", "app.db", "--bogus", "-b", "file:///tmp/x");
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /Unknown option "--bogus"/);
+  const missing = await walsync("restore", "app.db", "-o");
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /Option "-o" needs a value/);
+  const badDuration = await walsync(
+    "watch",
+    "app.db",
+    "-b",
+    "file:///tmp/x",
+    "--sync-interval=soon",
+  );
+  assert.equal(badDuration.code, 2);
+  assert.match(badDuration.stderr, /--sync-interval "soon" is not a duration/);
+});
+
+Deno.test("help for each command prints its usage with examples and exits 0", async () => {
+  for (const command of ["watch", "restore"]) {
+    for (const args of [["help", command], [command, "--help"]]) {
+      const { code, stdout } = await walsync(...args);
+      assert.equal(code, 0);
+      assert.match(stdout, new RegExp(`Usage: walsync ${command}`));
+      assert.match(stdout, /Example/);
+    }
+  }
+});

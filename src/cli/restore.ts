@@ -55,7 +55,7 @@ export async function restoreCommand(args: string[]): Promise<number> {
   if (!url) throw new UsageError("restore needs a replica: -b file:///dir");
   const logger = makeLogger(parsed.values["log-format"], parsed.values["log-level"]);
   const result = await restore({
-    client: openReplicaUrl(url),
+    client: await openReplicaUrl(url),
     name: parsed.positionals[0],
     output: absolutePath(output),
     target: parseTarget(stringFlag(parsed, "txid"), stringFlag(parsed, "timestamp")),

@@ -7,8 +7,8 @@ import { Logger } from "../log.ts";
 import { openReplicaUrl } from "../replica/replica_url.ts";
 import { DEFAULT_CHECKPOINT_PAGES, DEFAULT_TRUNCATE_PAGES } from "../replicate/replicator.ts";
 import { Supervisor } from "../replicate/supervisor.ts";
-import { type LeaseLostError, S3Lease } from "../replica/s3/s3_lease.ts";
-import { S3ReplicaClient } from "../replica/s3/s3_replica_client.ts";
+import type { LeaseLostError, S3Lease } from "../replica/s3/s3_lease.ts";
+import type { S3ReplicaClient } from "../replica/s3/s3_replica_client.ts";
 import { absolutePath, parseCommandArgs, type ParsedArgs, stringFlag } from "./args.ts";
 import { EXIT_OK } from "./exit_codes.ts";
 
@@ -66,7 +66,7 @@ export async function watchCommand(args: string[]): Promise<number> {
     "--sync-interval",
   );
   const logger = makeLogger(parsed.values["log-format"], parsed.values["log-level"]);
-  const client = openReplicaUrl(url);
+  const client = await openReplicaUrl(url);
 
   const names = new Map<string, string>();
   for (const arg of parsed.positionals) {
@@ -104,7 +104,11 @@ export async function watchCommand(args: string[]): Promise<number> {
     },
   });
   // One writer per replica: an S3 replica holds a lease that a second walsync respects.
-  const lease = client instanceof S3ReplicaClient ? new S3Lease(client, { logger }) : null;
+  let lease: S3Lease | null = null;
+  if (client.kind === "s3") {
+    const { S3Lease } = await import("../replica/s3/s3_lease.ts");
+    lease = new S3Lease(client as S3ReplicaClient, { logger });
+  }
   let leaseLost: LeaseLostError | null = null;
   try {
     if (lease) {

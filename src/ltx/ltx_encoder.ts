@@ -27,8 +27,9 @@ import { MAX_VARINT_BYTES, putUvarint } from "./varint.ts";
 
 export type PageEncoding = "frame" | "block";
 
-/** Index bytes are kept in chunks of this size (about 9 bytes per page). */
-const INDEX_CHUNK_BYTES = 64 * 1024;
+/** Index bytes are kept in chunks growing from 1 KiB to 64 KiB (about 9 bytes per page). */
+const MIN_INDEX_CHUNK_BYTES = 1024;
+const MAX_INDEX_CHUNK_BYTES = 64 * 1024;
 const SIZE_PREFIX_BYTES = 4;
 
 /** Misuse of the encoder by its caller (pages out of order, wrong sizes): a bug, not bad data. */
@@ -65,7 +66,7 @@ export class LtxEncoder {
   #snapshotChecksum: DatabaseChecksum | null;
   #verifySnapshotChecksum: boolean;
   #indexChunks: Uint8Array[] = [];
-  #indexChunk = new Uint8Array(INDEX_CHUNK_BYTES);
+  #indexChunk = new Uint8Array(MIN_INDEX_CHUNK_BYTES);
   /** Bytes used in `#indexChunk`. */
   #indexChunkLength = 0;
   /** Index bytes written so far, over all chunks. */
@@ -235,6 +236,9 @@ export class LtxEncoder {
     if (this.#indexChunkLength === 0) return;
     this.#indexChunks.push(this.#indexChunk.slice(0, this.#indexChunkLength));
     this.#indexChunkLength = 0;
+    if (this.#indexChunk.length < MAX_INDEX_CHUNK_BYTES) {
+      this.#indexChunk = new Uint8Array(this.#indexChunk.length * 2);
+    }
   }
 
   #expect(state: "header" | "pages"): void {

@@ -3,16 +3,20 @@ import { UsageError } from "../errors.ts";
 import { FileReplicaClient } from "./file/file_replica_client.ts";
 import type { ReplicaClient } from "./replica_client.ts";
 import { parseS3Url } from "./s3/s3_layout.ts";
-import { S3ReplicaClient } from "./s3/s3_replica_client.ts";
 
 /**
  * `file:///abs/dir` (or a plain directory path) → the file backend; `s3://bucket/prefix`
  * (optionally `?endpoint=…&region=…&force-path-style=…`) → the S3 backend, whose SDK loads
  * on its first request. Endpoint, region and credentials otherwise come the standard AWS
- * way (`AWS_ENDPOINT_URL_S3`, `AWS_REGION`, the SDK's credential chain).
+ * way (`AWS_ENDPOINT_URL_S3`, `AWS_REGION`, the SDK's credential chain). The S3 modules load
+ * only for an s3:// URL: a file replica never pays for them (or for `node:stream`).
  */
-export function openReplicaUrl(url: string): ReplicaClient {
-  if (/^s3:\/\//i.test(url)) return new S3ReplicaClient(parseS3Url(url));
+export async function openReplicaUrl(url: string): Promise<ReplicaClient> {
+  if (/^s3:\/\//i.test(url)) {
+    const options = parseS3Url(url);
+    const { S3ReplicaClient } = await import("./s3/s3_replica_client.ts");
+    return new S3ReplicaClient(options);
+  }
   if (url.startsWith("file://")) {
     let path: string;
     try {

@@ -7,7 +7,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { formatChecksum } from "../checksum/database_checksum.ts";
-import { Sha256Stream } from "../checksum/sha256.ts";
+import { fastSha256Stream, type StreamHash } from "../checksum/sha256.ts";
 import { readFully } from "../db/database.ts";
 import { syncDirectory, writeChunk } from "../durable.ts";
 import { ChecksumMismatchError, WalsyncError } from "../errors.ts";
@@ -84,7 +84,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     let page = new Uint8Array(0);
     for (const [index, info] of plan.files.entries()) {
       options.signal?.throwIfAborted();
-      const sha = new Sha256Stream();
+      const sha = await fastSha256Stream();
       const stream = await client.openFile(name, info, { signal: options.signal });
       const decoder = new LtxDecoder(hashing(stream, sha));
       let header;
@@ -214,7 +214,7 @@ export async function checksumFile(
 
 async function* hashing(
   stream: ReadableStream<Uint8Array>,
-  sha: Sha256Stream,
+  sha: StreamHash,
 ): AsyncGenerator<Uint8Array> {
   for await (const chunk of stream) {
     sha.update(chunk);

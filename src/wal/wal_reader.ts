@@ -81,8 +81,7 @@ export class WalReader {
   #buffer: Uint8Array;
   #bufferOffset = 0;
   #bufferLength = 0;
-  /** The first read fetches one frame: an idle WAL then costs a few KB, not a whole chunk. */
-  #firstRead = true;
+  #chunkBytes: number;
   #position: WalPosition;
   #commit: WalCommit;
   #frameCount = 0;
@@ -102,7 +101,9 @@ export class WalReader {
       );
     }
     const chunk = options.readChunkBytes ?? DEFAULT_READ_CHUNK_BYTES;
-    this.#buffer = new Uint8Array(Math.max(1, Math.floor(chunk / this.frameSize)) * this.frameSize);
+    this.#chunkBytes = Math.max(1, Math.floor(chunk / this.frameSize)) * this.frameSize;
+    // One frame first: most scans of an idle or lightly used WAL end there.
+    this.#buffer = new Uint8Array(this.frameSize);
     this.#position = { ...from };
     this.#commit = { ...from, pageCount: 0, frameCount: 0 };
     this.#sum = { s1: from.checksum1, s2: from.checksum2 };
@@ -169,9 +170,10 @@ export class WalReader {
       return offset - this.#bufferOffset;
     }
     this.#bufferOffset = offset;
-    const want = this.#firstRead ? this.#buffer.subarray(0, size) : this.#buffer;
-    this.#firstRead = false;
-    this.#bufferLength = await this.#source.readAt(want, offset);
+    if (this.#bufferLength > 0 && this.#buffer.length < this.#chunkBytes) {
+      this.#buffer = new Uint8Array(this.#chunkBytes); // the scan goes on: read ahead from now
+    }
+    this.#bufferLength = await this.#source.readAt(this.#buffer, offset);
     if (this.#bufferLength >= size) return 0;
     this.#stopAt(this.#bufferLength === 0 ? "end" : "torn", offset);
     return -1;

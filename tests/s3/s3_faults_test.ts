@@ -259,7 +259,7 @@ test("s3 replica: the AWS SDK is loaded on the first request, not when the URL i
     const url = new URL("../../src/replica/replica_url.ts", import.meta.url).href;
     const script = `
       const { openReplicaUrl } = await import(${JSON.stringify(url)});
-      const client = openReplicaUrl("s3://bucket/prefix?endpoint=http://127.0.0.1:1");
+      const client = await openReplicaUrl("s3://bucket/prefix?endpoint=http://127.0.0.1:1");
       console.log("opened", client.kind, client.location);
       await client.listDatabases().catch((e) => console.log("first request:", e.message));
     `;

@@ -93,6 +93,8 @@ export interface S3LeaseOptions {
   pid?: number;
   /** Clock in ms (tests move it). */
   now?: () => number;
+  /** Whether a process on this host is alive (default: `/proc/<pid>` exists, on Linux). */
+  processAlive?: (pid: number) => boolean;
   logger?: Logger;
 }
 
@@ -151,13 +153,19 @@ export class S3Lease {
     if (current) {
       const holder = parseRecord(current.data);
       if (!holder) throw new LeaseHeldError(this.#store.location, null);
-      if (!this.#expired(holder)) throw new LeaseHeldError(this.#store.location, holder);
-      this.#options.logger?.info("taking over an expired replica lease", {
-        replica: this.#store.location,
-        host: holder.host,
-        pid: holder.pid,
-        expiresAt: holder.expiresAt,
-      });
+      const gone = this.#holderGone(holder);
+      if (!this.#expired(holder) && !gone) throw new LeaseHeldError(this.#store.location, holder);
+      this.#options.logger?.info(
+        gone
+          ? "taking over the lease of a walsync that died on this host"
+          : "taking over an expired replica lease",
+        {
+          replica: this.#store.location,
+          host: holder.host,
+          pid: holder.pid,
+          expiresAt: holder.expiresAt,
+        },
+      );
       result = current.etag === undefined
         ? { ok: false, reason: "unsupported" }
         : await this.#store.putObject(this.path, body, { ifMatch: current.etag, signal });
@@ -253,6 +261,19 @@ export class S3Lease {
         });
       }
     }
+  }
+
+  /**
+   * A holder on this host whose process no longer exists (walsync was killed and restarted):
+   * its lease can be taken at once instead of after it expires. Where liveness cannot be
+   * checked, the holder counts as alive; a reused pid also counts as alive (safe side).
+   */
+  #holderGone(holder: LeaseRecord): boolean {
+    const host = this.#options.host ?? hostname();
+    const pid = this.#options.pid ?? Deno.pid;
+    if (holder.host !== host || holder.pid === pid) return false;
+    const alive = this.#options.processAlive ?? processAliveOnLinux;
+    return !alive(holder.pid);
   }
 
   /** Gives the lease up (deletes the object if it is still ours). */
@@ -361,4 +382,14 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     };
     signal.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+function processAliveOnLinux(pid: number): boolean {
+  if (Deno.build.os !== "linux") return true;
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -218,3 +218,32 @@ Deno.test("keepAlive gives the lease up when renewals keep failing until expiry"
   assert.match(lost[0].message, /could not be renewed before it expires: connection refused/);
   assert.equal(lease.record, null);
 });
+
+Deno.test("a lease left by a walsync that died on this host is taken over at once", async () => {
+  const store = new FakeStore();
+  const clock = 1_700_000_000_000;
+  await new S3Lease(store, { host: "alpha", pid: 11, now: () => clock }).acquire();
+  const alive = new Set([11]);
+  const restarted = () =>
+    new S3Lease(store, {
+      host: "alpha",
+      pid: 12,
+      now: () => clock,
+      processAlive: (pid) => alive.has(pid),
+    });
+  assert.ok(
+    (await rejection(() => restarted().acquire())) instanceof LeaseHeldError,
+    "holder alive",
+  );
+  alive.delete(11);
+  const record = await restarted().acquire();
+  assert.equal(record.pid, 12);
+  assert.equal(store.holder()?.pid, 12);
+  const elsewhere = new S3Lease(store, {
+    host: "beta",
+    pid: 11,
+    now: () => clock,
+    processAlive: () => false,
+  });
+  assert.ok((await rejection(() => elsewhere.acquire())) instanceof LeaseHeldError, "another host");
+});
