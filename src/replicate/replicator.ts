@@ -41,6 +41,8 @@ export const DEFAULT_IDLE_CHECKPOINT_MS = 60_000;
  * reader keeps the frames in the WAL meanwhile, and they ship as one TXID when uploads resume.
  */
 export const DEFAULT_MAX_STAGING_BYTES = 1024 ** 3;
+/** Snapshots above this size are hashed with `node:crypto` (faster, but loads more code). */
+const LARGE_SNAPSHOT_BYTES = 16 * 1024 * 1024;
 /** Even when the WAL looks unchanged, look inside it this often (mtime can be coarse). */
 export const DEFAULT_FULL_CHECK_MS = 10_000;
 /** How long opening a database rides out "database is locked" before giving up. */
@@ -334,6 +336,7 @@ export class Replicator {
             },
           },
           (write) => writeAll(write, encoders[i], i === 0 ? pages : null),
+          { large: pageCount * pageSize > LARGE_SNAPSHOT_BYTES },
         ),
       );
       this.#pendingCount++;

@@ -4,7 +4,7 @@
  * a restart uploads whatever was staged. An exclusive lock keeps a second walsync process
  * off the same database.
  */
-import { Sha256Stream } from "../checksum/sha256.ts";
+import { fastSha256Stream, Sha256Stream, type StreamHash } from "../checksum/sha256.ts";
 import { syncDirectory, writeChunk, writeFileDurably } from "../durable.ts";
 import { WalsyncError } from "../errors.ts";
 import { formatTxid } from "../ltx/ltx_header.ts";
@@ -12,6 +12,8 @@ import type { LtxFileKey } from "../replica/replica_client.ts";
 
 const PENDING = "pending";
 const META_SUFFIX = ".meta.json";
+/** Encoded pages are gathered into writes of this size. */
+const WRITE_BUFFER_BYTES = 256 * 1024;
 const PENDING_NAME = /^(\d+)-([0-9a-f]{16})-([0-9a-f]{16})\.ltx$/;
 
 /** A staged LTX file waiting for upload. */
@@ -66,24 +68,38 @@ export class Staging {
 
   /**
    * Stages one LTX file: `produce` writes its bytes through `write`; the file is hashed as it
-   * goes, made durable, and only then becomes visible to `list()`.
+   * goes, made durable, and only then becomes visible to `list()`. `large` (a snapshot of a big
+   * database) hashes with `node:crypto`, which is faster but costs memory once loaded.
    */
   async stage(
     key: LtxFileKey,
     info: { databaseChecksum: bigint; createdAt: Date },
     produce: (write: (chunk: Uint8Array) => Promise<void>) => Promise<void>,
+    options: { large?: boolean } = {},
   ): Promise<StagedFile> {
     const path = `${this.dir}/${PENDING}/${key.level}-${formatTxid(key.minTxid)}-${
       formatTxid(key.maxTxid)
     }.ltx`;
-    const hash = new Sha256Stream();
+    const hash: StreamHash = options.large ? await fastSha256Stream() : new Sha256Stream();
     const temp = `${path}.tmp`;
     const file = await Deno.open(temp, { write: true, create: true, truncate: true });
+    const buffer = new Uint8Array(WRITE_BUFFER_BYTES);
+    let buffered = 0;
     try {
       await produce(async (chunk) => {
         hash.update(chunk);
-        await writeChunk(file, chunk);
+        if (buffered + chunk.length > buffer.length) {
+          await writeChunk(file, buffer.subarray(0, buffered));
+          buffered = 0;
+        }
+        if (chunk.length >= buffer.length) {
+          await writeChunk(file, chunk);
+        } else {
+          buffer.set(chunk, buffered);
+          buffered += chunk.length;
+        }
       });
+      await writeChunk(file, buffer.subarray(0, buffered));
       await file.sync();
     } catch (error) {
       file.close();

@@ -8,14 +8,13 @@
 import { DatabaseSync } from "node:sqlite";
 import { formatChecksum } from "../checksum/database_checksum.ts";
 import { fastSha256Stream, type StreamHash } from "../checksum/sha256.ts";
-import { readFully } from "../db/database.ts";
-import { syncDirectory, writeChunk } from "../durable.ts";
+import { syncDirectory } from "../durable.ts";
 import { ChecksumMismatchError, WalsyncError } from "../errors.ts";
 import { LtxDecoder } from "../ltx/ltx_decoder.ts";
 import { SNAPSHOT_LEVEL } from "../ltx/ltx_header.ts";
 import { type Logger, silentLogger } from "../log.ts";
-import { PageChecksums } from "../replicate/page_checksums.ts";
 import type { LtxFileInfo, ReplicaClient } from "../replica/replica_client.ts";
+import { checksumFile, PageWriter } from "./page_writer.ts";
 import { describeFile, planRestore, type RestorePlan, type RestoreTarget } from "./plan.ts";
 
 export type IntegrityCheck = "none" | "quick" | "full";
@@ -98,10 +97,10 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
             `${describeFile(info)} has page size ${header.pageSize}, the others ${pageSize}`,
           );
         }
+        const writer = new PageWriter(file, pageSize);
         let pgno: number | null;
-        while ((pgno = await decoder.readPage(page)) !== null) {
-          await writeAt(file, page, (pgno - 1) * pageSize);
-        }
+        while ((pgno = await decoder.readPage(page)) !== null) await writer.write(pgno, page);
+        await writer.flush();
         await decoder.finish();
       } catch (error) {
         if (error instanceof RestoreError) throw error;
@@ -197,21 +196,6 @@ function checkIntegrity(path: string, mode: IntegrityCheck): void {
   }
 }
 
-/** The rolling checksum of a database file, read page by page. */
-export async function checksumFile(
-  file: Deno.FsFile,
-  pageSize: number,
-  pageCount: number,
-): Promise<bigint> {
-  const pages = new PageChecksums(pageSize);
-  const buffer = new Uint8Array(pageSize);
-  for (let pgno = 1; pgno <= pageCount; pgno++) {
-    await readFully(file, buffer, (pgno - 1) * pageSize);
-    pages.set(pgno, buffer);
-  }
-  return pages.value;
-}
-
 async function* hashing(
   stream: ReadableStream<Uint8Array>,
   sha: StreamHash,
@@ -220,11 +204,6 @@ async function* hashing(
     sha.update(chunk);
     yield chunk;
   }
-}
-
-async function writeAt(file: Deno.FsFile, data: Uint8Array, offset: number): Promise<void> {
-  await file.seek(offset, Deno.SeekMode.Start);
-  await writeChunk(file, data);
 }
 
 async function removeIfExists(path: string): Promise<void> {
