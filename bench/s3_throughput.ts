@@ -35,6 +35,7 @@ function makeDatabase(path: string): number {
 async function timed(
   args: string[],
   env: Record<string, string>,
+  stopAfterMs?: number,
 ): Promise<{ ms: number; peakMb: number }> {
   const start = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
@@ -43,6 +44,7 @@ async function timed(
     stdout: "null",
     stderr: "piped",
   }).spawn();
+  if (stopAfterMs) setTimeout(() => child.kill("SIGTERM"), stopAfterMs);
   let peakKb = 0;
   const sampler = setInterval(() => {
     try {
@@ -89,6 +91,25 @@ try {
     "--log-level",
     "warn",
   ], env);
+  // The daemon on one small database with steady writes: its resident memory with S3.
+  const small = new DatabaseSync(`${dir}/small.db`);
+  small.exec("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000");
+  small.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)");
+  const writes = setInterval(() => small.exec("INSERT INTO t (v) VALUES (randomblob(500))"), 50);
+  const daemon = await timed(
+    [
+      "watch",
+      `${dir}/small.db`,
+      "-b",
+      `${url}-daemon`,
+      "--log-level",
+      "warn",
+    ],
+    env,
+    12_000,
+  );
+  clearInterval(writes);
+  small.close();
   const cpu = Deno.readTextFileSync("/proc/cpuinfo").match(/model name\s*:\s*(.*)/)?.[1];
   const lines = [
     `Machine: ${cpu}, ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}; SeaweedFS on 127.0.0.1.`,
@@ -102,6 +123,7 @@ try {
     `| restore: download, verify SHA-256 + LTX + database checksum, quick_check, rename | ${
       (restore.ms / 1000).toFixed(1)
     } s | ${(mb / restore.ms * 1000).toFixed(0)} MB/s | ${restore.peakMb.toFixed(0)} MB |`,
+    `| watch: one small database, 20 commits/s for 12 s | | | ${daemon.peakMb.toFixed(0)} MB |`,
   ];
   Deno.stdout.writeSync(new TextEncoder().encode(lines.join("\n") + "\n"));
 } finally {
