@@ -9,6 +9,7 @@ import { readAll } from "../../src/replica/replica_client.ts";
 import { S3ReplicaError, S3UnreachableError } from "../../src/replica/s3/s3_errors.ts";
 import { S3ReplicaClient } from "../../src/replica/s3/s3_replica_client.ts";
 import { freePort } from "../support/s3_server.ts";
+import { rejection } from "../support/rejection.ts";
 
 const meta = {
   sha256: "ab".repeat(32),
@@ -279,12 +280,3 @@ test("s3 replica: the AWS SDK is loaded on the first request, not when the URL i
     await Deno.remove(dir, { recursive: true });
   }
 });
-
-async function rejection(fn: () => Promise<unknown>): Promise<Error> {
-  try {
-    await fn();
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error("expected a rejection");
-}

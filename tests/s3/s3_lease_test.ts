@@ -9,6 +9,7 @@ import {
   stopS3ServersAfterTests,
   testReplicaOptions,
 } from "../support/s3_server.ts";
+import { rejection } from "../support/rejection.ts";
 
 for (const target of s3TestTargets()) {
   const test = (
@@ -101,12 +102,3 @@ for (const target of s3TestTargets()) {
   });
 }
 stopS3ServersAfterTests();
-
-async function rejection(fn: () => Promise<unknown>): Promise<Error> {
-  try {
-    await fn();
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error("expected a rejection");
-}

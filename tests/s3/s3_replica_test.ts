@@ -17,6 +17,7 @@ import {
   stopS3ServersAfterTests,
   testReplicaOptions,
 } from "../support/s3_server.ts";
+import { rejection } from "../support/rejection.ts";
 
 const MiB = 1024 * 1024;
 
@@ -455,13 +456,4 @@ function s3Tests(target: S3TestTarget): void {
       await client.close();
     }
   });
-}
-
-async function rejection(fn: () => Promise<unknown>): Promise<Error> {
-  try {
-    await fn();
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error("expected a rejection");
 }

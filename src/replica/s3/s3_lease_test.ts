@@ -8,6 +8,7 @@ import {
   S3Lease,
 } from "./s3_lease.ts";
 import type { ConditionalPutResult } from "./s3_small_objects.ts";
+import { rejection } from "../../../tests/support/rejection.ts";
 
 /**
  * An in-memory object store with S3's conditional-write semantics, or (`conditional:
@@ -57,15 +58,6 @@ class FakeStore implements LeaseStore {
     const current = this.objects.get(".walsync-lease.json");
     return current ? parseRecord(current.data) : null;
   }
-}
-
-async function rejection(fn: () => Promise<unknown>): Promise<Error> {
-  try {
-    await fn();
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error("expected a rejection");
 }
 
 function capturingLogger(): { logger: Logger; lines: string[] } {
