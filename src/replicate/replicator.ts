@@ -41,6 +41,8 @@ export const DEFAULT_IDLE_CHECKPOINT_MS = 60_000;
  * reader keeps the frames in the WAL meanwhile, and they ship as one TXID when uploads resume.
  */
 export const DEFAULT_MAX_STAGING_BYTES = 1024 ** 3;
+/** Tries at a snapshot while the WAL keeps restarting under it. */
+const SNAPSHOT_ATTEMPTS = 3;
 /** Snapshots above this size are hashed with `node:crypto` (faster, but loads more code). */
 const LARGE_SNAPSHOT_BYTES = 16 * 1024 * 1024;
 /** Even when the WAL looks unchanged, look inside it this often (mtime can be coarse). */
@@ -266,6 +268,14 @@ export class Replicator {
         await write(encoder.finish().bytes);
       },
     );
+    if (!(await this.#sameWalGeneration(header))) {
+      // Page bytes are read after the scan validated their frames. A reader pinned on a fully
+      // checkpointed WAL (SQLite's read slot 0) does not stop a restart, so those bytes may
+      // belong to the next generation: a restart always rewrites the header first.
+      await this.#staging.remove(staged);
+      await this.#reloadState();
+      return await this.snapshot("the WAL restarted while walsync was reading it");
+    }
     this.#pendingCount++;
     this.#pendingBytes += staged.sizeBytes;
     for (const [pgno, offset] of scan.pages) this.#walPages.set(pgno, offset);
@@ -284,6 +294,19 @@ export class Replicator {
    */
   async snapshot(reason: string): Promise<SyncResult> {
     this.#assertOpen();
+    for (let attempt = 1;; attempt++) {
+      const result = await this.#snapshotOnce(reason);
+      if (result) return result;
+      // The WAL restarted under us (see #sync): the copy may mix generations; take it again.
+      if (attempt >= SNAPSHOT_ATTEMPTS) {
+        throw new WalsyncError(
+          `The WAL of "${this.path}" kept restarting during a snapshot; retrying later`,
+        );
+      }
+    }
+  }
+
+  async #snapshotOnce(reason: string): Promise<SyncResult | null> {
     const txid = this.#state.txid + 1;
     this.#log.info("snapshot", { txid, reason });
     const header = await this.#walHeader();
@@ -339,9 +362,13 @@ export class Replicator {
           { large: pageCount * pageSize > LARGE_SNAPSHOT_BYTES },
         ),
       );
-      this.#pendingCount++;
-      this.#pendingBytes += staged[i].sizeBytes;
     }
+    if (header && !(await this.#sameWalGeneration(header))) {
+      for (const file of staged) await this.#staging.remove(file);
+      return null;
+    }
+    this.#pendingCount += staged.length;
+    this.#pendingBytes += staged.reduce((n, f) => n + f.sizeBytes, 0);
     this.#walPages = scan ? new Map(scan.pages) : new Map();
     this.#state = {
       txid,
@@ -611,6 +638,13 @@ export class Replicator {
       if (error instanceof FormatError) return null;
       throw error;
     }
+  }
+
+  /** True if the WAL still carries `header`'s generation (its salts and checkpoint sequence). */
+  async #sameWalGeneration(header: WalHeader): Promise<boolean> {
+    const now = await this.#walHeader();
+    return now !== null && now.salt1 === header.salt1 && now.salt2 === header.salt2 &&
+      now.checkpointSeq === header.checkpointSeq;
   }
 
   #generationEmpty(): boolean {

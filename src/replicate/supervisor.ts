@@ -138,20 +138,26 @@ export class Supervisor {
     const tickMs = Math.max(MIN_TICK_MS, Math.min(this.syncIntervalMs, 1000));
     while (!signal.aborted) {
       const now = Date.now();
-      const due = [...this.#entries.values()].filter((e) =>
-        now >= e.nextSyncAt && (e.dirty || this.syncIntervalMs > 0 || now - e.nextSyncAt >= 1000)
+      const due = new Set(
+        [...this.#entries.values()].filter((e) =>
+          now >= e.nextSyncAt && (e.dirty || this.syncIntervalMs > 0 || now - e.nextSyncAt >= 1000)
+        ),
       );
       await this.#forEach(this.#syncSlots, async (entry) => {
-        if (!due.includes(entry)) return;
-        await this.#syncEntry(entry, false);
+        if (due.has(entry)) await this.#syncEntry(entry, false);
       });
+      let nextAt = Date.now() + tickMs;
       for (const entry of this.#entries.values()) {
-        if (!entry.uploading && Date.now() >= entry.nextUploadAt) {
+        // Only databases with staged files cost an upload attempt (idle ones cost nothing).
+        if (entry.replicator.hasPending && !entry.uploading && Date.now() >= entry.nextUploadAt) {
           void this.#uploadEntry(entry, false);
         }
+        nextAt = Math.min(nextAt, entry.nextSyncAt);
       }
+      // Sleep until the next database is due, so an early wake-up never costs a whole tick.
+      const sleepMs = Math.max(MIN_TICK_MS, nextAt - Date.now());
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, tickMs);
+        const timer = setTimeout(done, sleepMs);
         const onAbort = () => done();
         signal.addEventListener("abort", onAbort, { once: true });
         this.#wake = done;
