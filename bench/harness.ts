@@ -6,8 +6,6 @@
 import { DatabaseSync } from "node:sqlite";
 
 export const MOD_PATH = new URL("../mod.ts", import.meta.url).pathname;
-/** Matches `<min>-<max>.ltx` file names (16 hex digits each), as both tools write them. */
-export const LTX_NAME = /^([0-9a-f]{16})-([0-9a-f]{16})\.ltx$/;
 
 const encoder = new TextEncoder();
 

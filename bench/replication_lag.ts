@@ -13,7 +13,6 @@
  */
 import { LtxDecoder } from "../src/ltx/ltx_decoder.ts";
 import {
-  LTX_NAME,
   machineInfo,
   makeDatabase,
   note,
@@ -29,6 +28,7 @@ import {
   table,
   writeLitestreamConfig,
 } from "./harness.ts";
+import { parseLtxFilename } from "../src/ltx/ltx_header.ts";
 
 interface Config {
   label: string;
@@ -114,7 +114,7 @@ async function measure(
     while (committing || outstanding.size > 0) {
       const seenAt = performance.now();
       for (const entry of Deno.readDirSync(level0)) {
-        if (seen.has(entry.name) || !LTX_NAME.test(entry.name)) continue;
+        if (seen.has(entry.name) || !parseLtxFilename(entry.name)) continue;
         seen.add(entry.name);
         files++;
         await scan(entry.name, seenAt);

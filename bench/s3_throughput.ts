@@ -9,9 +9,9 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { startS3Server } from "../tests/support/s3_server.ts";
+import { MOD_PATH } from "./harness.ts";
 
 const sizeMb = Number(Deno.args[0] ?? 1024);
-const MOD = new URL("../mod.ts", import.meta.url).pathname;
 
 function makeDatabase(path: string): number {
   const db = new DatabaseSync(path);
@@ -39,7 +39,7 @@ async function timed(
 ): Promise<{ ms: number; peakMb: number }> {
   const start = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MOD, ...args],
+    args: ["run", "-A", MOD_PATH, ...args],
     env,
     stdout: "null",
     stderr: "piped",

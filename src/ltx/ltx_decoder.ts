@@ -6,7 +6,12 @@
  * one page frame whatever the file size. Bad bytes raise `FormatError` with the offset.
  */
 import { Crc64 } from "../checksum/crc64.ts";
-import { CHECKSUM_FLAG, DatabaseChecksum, lockPgno } from "../checksum/database_checksum.ts";
+import {
+  CHECKSUM_FLAG,
+  DatabaseChecksum,
+  formatChecksum,
+  lockPgno,
+} from "../checksum/database_checksum.ts";
 import { ChecksumMismatchError, FormatError } from "../errors.ts";
 import { ByteReader, chunksOf } from "./byte_reader.ts";
 import { compressBound } from "./lz4_block.ts";
@@ -241,8 +246,8 @@ export class LtxDecoder {
     const computed = CHECKSUM_FLAG | this.#crc.digest();
     if (trailer.fileChecksum !== computed) {
       throw new ChecksumMismatchError(
-        `LTX file checksum ${hex(trailer.fileChecksum)} does not match the contents (${
-          hex(computed)
+        `LTX file checksum ${formatChecksum(trailer.fileChecksum)} does not match the contents (${
+          formatChecksum(computed)
         })`,
         trailerOffset + 8,
       );
@@ -318,8 +323,8 @@ export class LtxDecoder {
     if (computed !== undefined && computed !== trailer.postApplyChecksum) {
       throw new ChecksumMismatchError(
         `LTX post-apply checksum ${
-          hex(trailer.postApplyChecksum)
-        } does not match the snapshot's pages (${hex(computed)})`,
+          formatChecksum(trailer.postApplyChecksum)
+        } does not match the snapshot's pages (${formatChecksum(computed)})`,
         offset,
       );
     }
@@ -365,10 +370,6 @@ export class LtxDecoder {
       );
     }
   }
-}
-
-function hex(value: bigint): string {
-  return value.toString(16).padStart(16, "0");
 }
 
 /** A whole decoded LTX file (tests and small files only: holds every page in memory). */

@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { Lz4Error, type Lz4ErrorCode } from "../../src/ltx/lz4_block_decoder.ts";
+import { sha256Hex } from "../../src/checksum/sha256.ts";
 
 const LZ4_TESTDATA = new URL("../testdata/lz4/", import.meta.url);
 const PIERREC_DIR = new URL("pierrec/", LZ4_TESTDATA);
@@ -81,11 +82,7 @@ export function fromHex(hex: string): Uint8Array {
   return out;
 }
 
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  // WebCrypto wants a plain ArrayBuffer-backed view: copy.
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new Uint8Array(bytes)));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-}
+export { sha256Hex } from "../../src/checksum/sha256.ts";
 
 /** Offset of the first byte where `a` and `b` differ (or the shorter length), -1 if equal. */
 export function firstDifference(a: Uint8Array, b: Uint8Array): number {
