@@ -5,7 +5,9 @@
 import { UsageError, WalsyncError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit_codes.ts";
+import { LIST_HELP, listCommand } from "./list.ts";
 import { RESTORE_HELP, restoreCommand } from "./restore.ts";
+import { VERIFY_HELP, verifyCommand } from "./verify.ts";
 import { WATCH_HELP, watchCommand } from "./watch.ts";
 
 const encoder = new TextEncoder();
@@ -27,6 +29,8 @@ Usage: walsync <command> [options]
 Commands:
   watch          Replicate databases continuously (the daemon)
   restore        Rebuild a database from its replica, verified
+  list           List the databases in a replica
+  verify         Check every object of a database's replica and a full restore
   version        Print the version
   help [CMD]     Show this help, or a command's help with examples
 
@@ -54,11 +58,15 @@ const COMMANDS: Record<string, Command> = {
   },
   watch: watchCommand,
   restore: restoreCommand,
+  list: listCommand,
+  verify: verifyCommand,
 };
 
 const HELP: Record<string, string> = {
   watch: WATCH_HELP,
   restore: RESTORE_HELP,
+  list: LIST_HELP,
+  verify: VERIFY_HELP,
   version: "Usage: walsync version\n\nPrints walsync's version and the Deno version it runs on.",
   help: "Usage: walsync help [COMMAND]",
 };

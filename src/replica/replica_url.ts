@@ -4,6 +4,13 @@ import { FileReplicaClient } from "./file/file_replica_client.ts";
 import type { ReplicaClient } from "./replica_client.ts";
 import { parseS3Url } from "./s3/s3_layout.ts";
 
+/** S3 settings given apart from the URL (flags or `[s3]` in walsync.toml). */
+export interface ReplicaOverrides {
+  endpoint?: string;
+  region?: string;
+  forcePathStyle?: boolean;
+}
+
 /**
  * `file:///abs/dir` (or a plain directory path) → the file backend; `s3://bucket/prefix`
  * (optionally `?endpoint=…&region=…&force-path-style=…`) → the S3 backend, whose SDK loads
@@ -11,9 +18,16 @@ import { parseS3Url } from "./s3/s3_layout.ts";
  * way (`AWS_ENDPOINT_URL_S3`, `AWS_REGION`, the SDK's credential chain). The S3 modules load
  * only for an s3:// URL: a file replica never pays for them (or for `node:stream`).
  */
-export async function openReplicaUrl(url: string): Promise<ReplicaClient> {
+export async function openReplicaUrl(
+  url: string,
+  overrides: ReplicaOverrides = {},
+): Promise<ReplicaClient> {
   if (/^s3:\/\//i.test(url)) {
-    const options = parseS3Url(url);
+    const options = { ...parseS3Url(url) };
+    // Explicit settings (--endpoint, [s3] endpoint/region/force_path_style) beat the URL's.
+    if (overrides.endpoint !== undefined) options.endpoint = overrides.endpoint;
+    if (overrides.region !== undefined) options.region = overrides.region;
+    if (overrides.forcePathStyle !== undefined) options.forcePathStyle = overrides.forcePathStyle;
     const { S3ReplicaClient } = await import("./s3/s3_replica_client.ts");
     return new S3ReplicaClient(options);
   }
