@@ -20,6 +20,20 @@ export interface WalCursor {
   checksum2: number;
 }
 
+/** What the snapshot policy needs to know about the last full snapshot and what followed. */
+export interface SnapshotHistory {
+  /** TXID of the last full snapshot. */
+  txid: number;
+  /** When it was taken (ms since the epoch). */
+  atMs: number;
+  /** WAL pages staged since (counted once per batch they appear in). */
+  pagesSince: number;
+  /** When the first batch after it was staged, null if none yet. */
+  firstChangeAtMs: number | null;
+  /** When the latest batch was staged, null if none since the snapshot. */
+  lastChangeAtMs: number | null;
+}
+
 export interface ReplicaState {
   /** Last TXID staged (0 before the first snapshot). */
   txid: number;
@@ -29,6 +43,8 @@ export interface ReplicaState {
   /** Null when the state came from the database file alone (no WAL frames consumed). */
   wal: WalCursor | null;
   pages: PageChecksums;
+  /** Absent in state written before walsync tracked it. */
+  snapshot?: SnapshotHistory;
 }
 
 interface StoredHeader {
@@ -38,6 +54,7 @@ interface StoredHeader {
   commit: number;
   databaseChecksum: string;
   wal: WalCursor | null;
+  snapshot?: SnapshotHistory;
 }
 
 /** The state file is unreadable: walsync starts over with a snapshot rather than guess. */
@@ -51,6 +68,7 @@ export function encodeState(state: ReplicaState): Uint8Array {
     commit: state.commit,
     databaseChecksum: state.pages.value.toString(16),
     wal: state.wal,
+    snapshot: state.snapshot,
   };
   const json = new TextEncoder().encode(JSON.stringify(header));
   const table = state.pages.toBytes();
@@ -87,6 +105,7 @@ export function decodeState(bytes: Uint8Array, path: string): ReplicaState {
     commit: header.commit,
     wal: header.wal,
     pages,
+    snapshot: header.snapshot,
   };
 }
 

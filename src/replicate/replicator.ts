@@ -25,6 +25,7 @@ import {
   loadState,
   type ReplicaState,
   saveState,
+  type SnapshotHistory,
   StateError,
   type WalCursor,
 } from "./replica_state.ts";
@@ -50,6 +51,8 @@ export const DEFAULT_FULL_CHECK_MS = 10_000;
 /** How long opening a database rides out "database is locked" before giving up. */
 export const DEFAULT_OPEN_TIMEOUT_MS = 30_000;
 const PIN_RETRIES = 50;
+/** A snapshot reports progress every this many pages. */
+const PROGRESS_PAGES = 256;
 const PIN_RETRY_DELAY_MS = 10;
 
 export interface ReplicatorOptions {
@@ -62,6 +65,11 @@ export interface ReplicatorOptions {
   idleCheckpointMs?: number;
   maxStagingBytes?: number;
   logger?: Logger;
+}
+
+export interface SnapshotOptions {
+  /** Bytes of pages read so far and in all (both files of a snapshot count). */
+  onProgress?: (doneBytes: number, totalBytes: number) => void;
 }
 
 export interface SyncResult {
@@ -97,6 +105,7 @@ export class Replicator {
   #maxStagingBytes: number;
   #stagingFullWarned = false;
   #closed = false;
+  #openedAtMs = Date.now();
 
   private constructor(path: string, db: Database, staging: Staging, options: ReplicatorOptions) {
     this.path = path;
@@ -140,6 +149,21 @@ export class Replicator {
   /** The highest TXID known to be in the replica. */
   get uploadedTxid(): number {
     return this.#uploadedTxid;
+  }
+
+  /**
+   * The last full snapshot and what was staged since (for the snapshot policy). State saved
+   * by an older walsync has none: it counts as a snapshot at the current TXID, taken when the
+   * replicator opened, so an upgrade never triggers a burst of snapshots.
+   */
+  get snapshotHistory(): SnapshotHistory {
+    return this.#state.snapshot ?? {
+      txid: this.#state.txid,
+      atMs: this.#openedAtMs,
+      pagesSince: 0,
+      firstChangeAtMs: null,
+      lastChangeAtMs: null,
+    };
   }
 
   /** The rolling database checksum at `txid`. */
@@ -279,7 +303,19 @@ export class Replicator {
     this.#pendingCount++;
     this.#pendingBytes += staged.sizeBytes;
     for (const [pgno, offset] of scan.pages) this.#walPages.set(pgno, offset);
-    this.#state = { ...state, txid, commit: pageCount, wal: cursorOf(header, scan) };
+    const history = this.snapshotHistory;
+    this.#state = {
+      ...state,
+      txid,
+      commit: pageCount,
+      wal: cursorOf(header, scan),
+      snapshot: {
+        ...history,
+        pagesSince: history.pagesSince + pages.length,
+        firstChangeAtMs: history.firstChangeAtMs ?? createdAt.getTime(),
+        lastChangeAtMs: createdAt.getTime(),
+      },
+    };
     await saveState(this.#staging.statePath, this.#state);
     this.#generationComplete = false;
     this.#log.debug("staged", { txid, pages: pages.length, sizeBytes: staged.sizeBytes });
@@ -292,10 +328,10 @@ export class Replicator {
    * Pages come from the database file overlaid with the newest committed WAL frame of each
    * page; the pinned read transaction keeps every page that matters from changing.
    */
-  async snapshot(reason: string): Promise<SyncResult> {
+  async snapshot(reason: string, options: SnapshotOptions = {}): Promise<SyncResult> {
     this.#assertOpen();
     for (let attempt = 1;; attempt++) {
-      const result = await this.#snapshotOnce(reason);
+      const result = await this.#snapshotOnce(reason, options);
       if (result) return result;
       // The WAL restarted under us (see #sync): the copy may mix generations; take it again.
       if (attempt >= SNAPSHOT_ATTEMPTS) {
@@ -306,7 +342,7 @@ export class Replicator {
     }
   }
 
-  async #snapshotOnce(reason: string): Promise<SyncResult | null> {
+  async #snapshotOnce(reason: string, options: SnapshotOptions): Promise<SyncResult | null> {
     const txid = this.#state.txid + 1;
     this.#log.info("snapshot", { txid, reason });
     const header = await this.#walHeader();
@@ -333,6 +369,8 @@ export class Replicator {
     // Both files hold the same pages; produce them in one pass, the second through a temp.
     const buffer = new Uint8Array(pageSize);
     const lock = lockPgno(pageSize);
+    const totalBytes = pageCount * pageSize * levels.length;
+    let doneBytes = 0;
     const writeAll = async (
       write: (chunk: Uint8Array) => Promise<void>,
       encoder: LtxEncoder,
@@ -344,8 +382,11 @@ export class Replicator {
         await this.#readCurrentPage(pgno, scan, buffer);
         checksums?.set(pgno, buffer);
         await write(encoder.encodePage(pgno, buffer));
+        doneBytes += pageSize;
+        if (pgno % PROGRESS_PAGES === 0) options.onProgress?.(doneBytes, totalBytes);
       }
       await write(encoder.finish().bytes);
+      options.onProgress?.(doneBytes, totalBytes);
     };
     const staged: StagedFile[] = [];
     for (let i = 0; i < levels.length; i++) {
@@ -376,6 +417,13 @@ export class Replicator {
       commit: pageCount,
       wal: header && scan ? cursorOf(header, scan) : null,
       pages,
+      snapshot: {
+        txid,
+        atMs: createdAt.getTime(),
+        pagesSince: 0,
+        firstChangeAtMs: null,
+        lastChangeAtMs: null,
+      },
     };
     await saveState(this.#staging.statePath, this.#state);
     this.#generationComplete = false;

@@ -9,13 +9,26 @@ import { type Logger, silentLogger } from "../log.ts";
 import type { ReplicaClient } from "../replica/replica_client.ts";
 import { ChangeWatcher } from "../watch/change_watcher.ts";
 import { Replicator, type ReplicatorOptions } from "./replicator.ts";
+import { snapshotDue, type SnapshotPolicy } from "./snapshot_policy.ts";
 
 export const DEFAULT_SYNC_INTERVAL_MS = 1000;
 export const DEFAULT_SYNC_CONCURRENCY = 8;
 export const DEFAULT_UPLOAD_CONCURRENCY = 4;
+/** A full snapshot an hour keeps restores short; idle databases are never snapshotted. */
+export const DEFAULT_SNAPSHOT_INTERVAL_MS = 3_600_000;
 /** How often the loop wakes when the sync interval is 0 (events drive it otherwise). */
 const MIN_TICK_MS = 50;
 const MAX_UPLOAD_BACKOFF_MS = 60_000;
+
+/** Settings one database may override (walsync.toml `[[databases]]`). */
+export interface DatabaseSettings extends SnapshotPolicy {
+  syncIntervalMs: number;
+  /** Take a full snapshot when the database is added (i.e. at start-up). */
+  onStartup: boolean;
+  checkpointPages?: number;
+  truncatePages?: number;
+  idleCheckpointMs?: number;
+}
 
 export interface SupervisorOptions {
   client: ReplicaClient;
@@ -25,6 +38,8 @@ export interface SupervisorOptions {
   logger?: Logger;
   /** Passed to every replicator (checkpoint thresholds, staging directory). */
   replicator?: Partial<Omit<ReplicatorOptions, "name" | "client" | "logger">>;
+  /** Defaults for every database's settings (`add` may override them per database). */
+  defaults?: Partial<DatabaseSettings>;
   /** Watch for file-system events (default true). */
   watch?: boolean;
 }
@@ -33,6 +48,9 @@ interface Entry {
   path: string;
   name: string;
   replicator: Replicator;
+  settings: DatabaseSettings;
+  /** `onStartup`: a snapshot is owed before anything else. */
+  startupSnapshot: boolean;
   /** Serializes sync/checkpoint/close on one database. */
   busy: Promise<unknown>;
   dirty: boolean;
@@ -67,8 +85,15 @@ export class Supervisor {
       : new ChangeWatcher((path) => this.notify(path), this.#log);
   }
 
-  /** Starts replicating the database at `path` (absolute) under `name`. */
-  async add(path: string, name: string): Promise<Replicator> {
+  /**
+   * Starts replicating the database at `path` (absolute) under `name`, with `settings`
+   * overriding the supervisor's defaults for this database.
+   */
+  async add(
+    path: string,
+    name: string,
+    overrides: Partial<DatabaseSettings> = {},
+  ): Promise<Replicator> {
     if (this.#entries.has(path)) {
       throw new WalsyncError(`Database "${path}" is already being replicated`);
     }
@@ -79,8 +104,23 @@ export class Supervisor {
         );
       }
     }
+    const settings: DatabaseSettings = {
+      syncIntervalMs: this.syncIntervalMs,
+      snapshotIntervalMs: DEFAULT_SNAPSHOT_INTERVAL_MS,
+      maxChanges: 0,
+      maxIntervalMs: 0,
+      onIdleMs: 0,
+      onStartup: false,
+      ...withoutUndefined(this.#options.defaults ?? {}),
+      ...withoutUndefined(overrides),
+    };
     const replicator = await Replicator.open(path, {
       ...this.#options.replicator,
+      ...withoutUndefined({
+        checkpointPages: settings.checkpointPages,
+        truncatePages: settings.truncatePages,
+        idleCheckpointMs: settings.idleCheckpointMs,
+      }),
       name,
       client: this.client,
       logger: this.#log,
@@ -89,6 +129,9 @@ export class Supervisor {
       path,
       name,
       replicator,
+      settings,
+      // A snapshot taken while opening (first sync, discontinuity) already serves.
+      startupSnapshot: settings.onStartup && replicator.snapshotHistory.txid !== replicator.txid,
       busy: Promise.resolve(),
       dirty: true,
       nextSyncAt: 0,
@@ -140,7 +183,8 @@ export class Supervisor {
       const now = Date.now();
       const due = new Set(
         [...this.#entries.values()].filter((e) =>
-          now >= e.nextSyncAt && (e.dirty || this.syncIntervalMs > 0 || now - e.nextSyncAt >= 1000)
+          now >= e.nextSyncAt &&
+          (e.dirty || e.settings.syncIntervalMs > 0 || now - e.nextSyncAt >= 1000)
         ),
       );
       await this.#forEach(this.#syncSlots, async (entry) => {
@@ -198,11 +242,12 @@ export class Supervisor {
   async #syncEntry(entry: Entry, force: boolean): Promise<void> {
     const run = entry.busy.then(async () => {
       entry.dirty = false;
-      entry.nextSyncAt = Date.now() + this.syncIntervalMs;
+      entry.nextSyncAt = Date.now() + entry.settings.syncIntervalMs;
       try {
         const result = await entry.replicator.sync({ force });
         if (result.txid !== null) entry.nextUploadAt = 0;
         await entry.replicator.maybeCheckpoint();
+        await this.#maybeSnapshot(entry);
         entry.lastError = null;
       } catch (error) {
         entry.lastError = (error as Error).message;
@@ -213,6 +258,21 @@ export class Supervisor {
     await run;
   }
 
+  /** The snapshot policy: on start-up if asked, then whenever a trigger fires. */
+  async #maybeSnapshot(entry: Entry): Promise<void> {
+    const { replicator } = entry;
+    if (replicator.stagingFull) return;
+    const reason = entry.startupSnapshot ? "on_startup" : snapshotDue(
+      entry.settings,
+      replicator.snapshotHistory,
+      { txid: replicator.txid, nowMs: Date.now() },
+    );
+    if (reason === null) return;
+    entry.startupSnapshot = false;
+    await replicator.snapshot(reason);
+    entry.nextUploadAt = 0;
+  }
+
   async #uploadEntry(entry: Entry, final: boolean): Promise<void> {
     if (entry.uploading || (this.#uploadSlots <= 0 && !final)) return;
     entry.uploading = true;
@@ -220,7 +280,7 @@ export class Supervisor {
     try {
       await entry.replicator.upload();
       entry.uploadFailures = 0;
-      entry.nextUploadAt = Date.now() + this.syncIntervalMs;
+      entry.nextUploadAt = Date.now() + entry.settings.syncIntervalMs;
     } catch (error) {
       entry.uploadFailures++;
       const backoff = Math.min(MAX_UPLOAD_BACKOFF_MS, 1000 * 2 ** (entry.uploadFailures - 1));
@@ -249,4 +309,10 @@ export class Supervisor {
     );
     await Promise.all(workers);
   }
+}
+
+function withoutUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(value).filter(([, v]) => v !== undefined),
+  ) as Partial<T>;
 }
