@@ -1,5 +1,6 @@
 /**
- * Flag parsing for subcommands: `--name value`, `--name=value`, `-n value`, boolean flags,
+ * Flag parsing for subcommands: `--name value`, `--name=value`, `-n value`, boolean flags
+ * (`--flag`, `--flag=false`),
  * positionals, and `--` to end flags. Strict: an unknown flag or a missing value is a usage
  * error naming it. (Written here rather than `node:util`'s parseArgs, which loads Deno's Node
  * compatibility layer: about 3 MB of resident memory the daemon does not need.)
@@ -46,8 +47,12 @@ export function parseCommandArgs(command: string, args: string[], options: FlagS
     const definition = name === undefined ? undefined : spec[name];
     if (name === undefined || !definition) fail(`Unknown option "${arg}"`);
     if (definition!.type === "boolean") {
-      if (eq >= 0) fail(`Option "--${name}" takes no value`);
-      values[name!] = true;
+      // `--flag`, or explicitly `--flag=true` / `--flag=false` (to override walsync.toml).
+      const text = eq >= 0 ? arg.slice(eq + 1) : "true";
+      if (text !== "true" && text !== "false") {
+        fail(`Option "--${name}" takes no value, or =true / =false`);
+      }
+      values[name!] = text === "true";
       continue;
     }
     let value: string | undefined = eq >= 0 ? arg.slice(eq + 1) : args[++i];

@@ -5,22 +5,15 @@
 import { UsageError, WalsyncError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit_codes.ts";
+import { writeErr, writeOut } from "./output.ts";
+import { EXPLAIN_HELP, explainCommand } from "./explain.ts";
 import { LIST_HELP, listCommand } from "./list.ts";
 import { RESTORE_HELP, restoreCommand } from "./restore.ts";
+import { SNAPSHOT_HELP, snapshotCommand } from "./snapshot.ts";
 import { VERIFY_HELP, verifyCommand } from "./verify.ts";
 import { WATCH_HELP, watchCommand } from "./watch.ts";
 
-const encoder = new TextEncoder();
-
-/** Command results go to stdout. */
-export function writeOut(text: string): void {
-  Deno.stdout.writeSync(encoder.encode(text.endsWith("\n") ? text : `${text}\n`));
-}
-
-/** Human messages go to stderr. */
-export function writeErr(text: string): void {
-  Deno.stderr.writeSync(encoder.encode(text.endsWith("\n") ? text : `${text}\n`));
-}
+export { writeErr, writeOut } from "./output.ts";
 
 const USAGE = `walsync ${VERSION} — continuous WAL replication for many SQLite databases
 
@@ -29,8 +22,10 @@ Usage: walsync <command> [options]
 Commands:
   watch          Replicate databases continuously (the daemon)
   restore        Rebuild a database from its replica, verified
+  snapshot       Take a full snapshot of one database now
   list           List the databases in a replica
   verify         Check every object of a database's replica and a full restore
+  explain        Print the resolved configuration (walsync.toml + flags), do nothing
   version        Print the version
   help [CMD]     Show this help, or a command's help with examples
 
@@ -58,15 +53,19 @@ const COMMANDS: Record<string, Command> = {
   },
   watch: watchCommand,
   restore: restoreCommand,
+  snapshot: snapshotCommand,
   list: listCommand,
   verify: verifyCommand,
+  explain: explainCommand,
 };
 
 const HELP: Record<string, string> = {
   watch: WATCH_HELP,
   restore: RESTORE_HELP,
+  snapshot: SNAPSHOT_HELP,
   list: LIST_HELP,
   verify: VERIFY_HELP,
+  explain: EXPLAIN_HELP,
   version: "Usage: walsync version\n\nPrints walsync's version and the Deno version it runs on.",
   help: "Usage: walsync help [COMMAND]",
 };

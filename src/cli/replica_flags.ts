@@ -1,54 +1,33 @@
 /**
- * The replica flags every command shares: `-b/--bucket URL` and `--endpoint URL`.
+ * The replica flags every command shares: `-b/--bucket URL`, `--endpoint URL` and
+ * `-c/--config FILE` (whose `[s3]` section supplies what the flags leave out).
  */
-import { UsageError } from "../errors.ts";
 import type { ReplicaClient } from "../replica/replica_client.ts";
-import { openReplicaUrl } from "../replica/replica_url.ts";
 import type { FlagSpec, ParsedArgs } from "./args.ts";
-import { stringFlag } from "./args.ts";
+import {
+  CONFIG_FLAG,
+  CONFIG_FLAG_HELP,
+  loadCommandConfig,
+  openCommandReplica,
+} from "./command_config.ts";
 
 export const REPLICA_FLAGS: FlagSpec = {
   bucket: { type: "string", short: "b" },
   endpoint: { type: "string" },
+  ...CONFIG_FLAG,
 };
 
 export const REPLICA_FLAGS_HELP =
-  `  -b, --bucket URL        Replica: file:///dir (a local directory) or s3://bucket/prefix
-      --endpoint URL      S3 endpoint (MinIO, SeaweedFS, Tigris, R2…); default
-                          AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL, else AWS`;
+  `  -b, --bucket URL        Replica: file:///dir (a local directory) or s3://bucket/prefix;
+                          default [s3] bucket in walsync.toml
+      --endpoint URL      S3 endpoint (MinIO, SeaweedFS, Tigris, R2…); default [s3] endpoint,
+                          then AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL, else AWS
+${CONFIG_FLAG_HELP}`;
 
-/** Checks `--endpoint`: an http(s) URL without credentials. */
-export function validateEndpoint(endpoint: string, what: string): string {
-  let url: URL;
-  try {
-    url = new URL(endpoint);
-  } catch {
-    throw new UsageError(`${what} "${endpoint}" is not a URL; use e.g. http://127.0.0.1:9000`);
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new UsageError(`${what} "${endpoint}" must start with http:// or https://`);
-  }
-  if (url.username || url.password) {
-    throw new UsageError(
-      `${what} must not carry credentials; use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY`,
-    );
-  }
-  return endpoint;
-}
-
-/** Opens the replica named by `-b` (and `--endpoint`); a usage error when `-b` is missing. */
+/** Opens the replica named by the flags or, failing them, by walsync.toml. */
 export async function openReplicaFromFlags(
   command: string,
   parsed: ParsedArgs,
 ): Promise<ReplicaClient> {
-  const url = stringFlag(parsed, "bucket");
-  if (!url) {
-    throw new UsageError(
-      `${command} needs a replica: -b file:///dir or -b s3://bucket/prefix (run "walsync help ${command}")`,
-    );
-  }
-  const endpoint = stringFlag(parsed, "endpoint");
-  return await openReplicaUrl(url, {
-    endpoint: endpoint === undefined ? undefined : validateEndpoint(endpoint, "--endpoint"),
-  });
+  return await openCommandReplica(command, parsed, await loadCommandConfig(parsed));
 }

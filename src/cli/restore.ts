@@ -1,73 +1,199 @@
 /** `walsync restore NAME -o OUT -b URL`: rebuilds a database from its replica, verified. */
 import { formatChecksum } from "../checksum/database_checksum.ts";
 import { UsageError } from "../errors.ts";
+import { Logger } from "../log.ts";
 import { formatTxid } from "../ltx/ltx_header.ts";
-import { openReplicaUrl } from "../replica/replica_url.ts";
-import { restore } from "../restore/apply.ts";
-import type { RestoreTarget } from "../restore/plan.ts";
-import { absolutePath, parseCommandArgs, stringFlag } from "./args.ts";
+import type { LtxFileInfo, ReplicaClient } from "../replica/replica_client.ts";
+import {
+  type IntegrityCheck,
+  listAllFiles,
+  planBytes,
+  refuseToOverwrite,
+  restore,
+} from "../restore/apply.ts";
+import {
+  planRestore,
+  type RestorePlan,
+  RestorePlanError,
+  type RestoreTarget,
+} from "../restore/plan.ts";
+import { absolutePath, type FlagSpec, parseCommandArgs, stringFlag } from "./args.ts";
 import { EXIT_OK } from "./exit_codes.ts";
-import { makeLogger } from "./watch.ts";
+import { createProgress, formatBytes, type Progress } from "./progress.ts";
+import { loadCommandConfig, openCommandReplica, restoreNameFor } from "./command_config.ts";
+import { makeLogger, writeJson, writeOut } from "./output.ts";
+import { REPLICA_FLAGS, REPLICA_FLAGS_HELP } from "./replica_flags.ts";
+
+export const DEFAULT_INTEGRITY_CHECK: IntegrityCheck = "quick";
+const INTEGRITY_CHECKS: readonly string[] = ["none", "quick", "full"];
 
 export const RESTORE_HELP = `Usage: walsync restore NAME -o OUT -b URL [options]
 
 Rebuilds database NAME (its name in the replica, e.g. app.db) into OUT: the newest snapshot
 at or before the target plus every later file, each object's SHA-256 and LTX checksum
-verified, the final database checksum compared with the one recorded, and PRAGMA
-quick_check run, before OUT appears (written as a temp file, fsynced, renamed).
+verified, the final database checksum compared with the one recorded, and SQLite's
+integrity check run, before OUT appears (written as a temp file, fsynced, renamed).
+Progress goes to stderr: a bar on a terminal, otherwise a line per quarter (or every 5s).
 
 Options:
   -o, --output OUT        Where to write the database (refuses to overwrite without --force)
-  -b, --bucket URL        Replica: file:///dir or s3://bucket/prefix
+${REPLICA_FLAGS_HELP}
       --txid N            Restore to TXID N (decimal, or 16 hex digits as in file names)
       --timestamp T       Restore to the last TXID committed at or before T (RFC 3339)
       --force             Replace OUT (and remove its stale -wal/-shm) if it exists
+      --if-db-not-exists  If OUT already exists, do nothing and exit 0 (replica untouched)
+      --if-replica-exists If the replica has nothing for NAME, do nothing and exit 0
+                          (without it that is an error, exit 1)
+      --integrity-check M none, quick (PRAGMA quick_check, the default) or full
+                          (PRAGMA integrity_check, slower on large databases)
+      --dry-run           Print the plan (target TXID, files, sizes) and write nothing;
+                          -o is then optional and OUT may exist
+      --json              Print the result (or with --dry-run the plan) as JSON on stdout;
+                          when there is nothing to do, {"restored": false, "reason": …}
       --log-format F      text or json
       --log-level L       debug, info, warn or error
+
+Exit codes: 0 restored (or nothing to do), 1 failure, 2 usage error.
 
 Examples:
   walsync restore app.db -o /tmp/app.db -b file:///var/backups/walsync
   walsync restore app.db -o /tmp/app.db -b file:///var/backups/walsync --txid 42
-  walsync restore app.db -o /tmp/app.db -b file:///var/backups/walsync --timestamp 2026-11-21T10:00:00Z`;
+  walsync restore app.db -o /tmp/app.db -b file:///backups --timestamp 2026-11-21T10:00:00Z
+  walsync restore app.db --dry-run -b s3://backups/walsync --endpoint http://127.0.0.1:9000
+  walsync restore app.db -o /data/app.db -b s3://bkt/walsync --if-db-not-exists --if-replica-exists
+  walsync restore app.db -o /tmp/app.db -b file:///backups --integrity-check full --json`;
+
+const RESTORE_FLAGS: FlagSpec = {
+  ...REPLICA_FLAGS,
+  output: { type: "string", short: "o" },
+  txid: { type: "string" },
+  timestamp: { type: "string" },
+  force: { type: "boolean" },
+  "if-db-not-exists": { type: "boolean" },
+  "if-replica-exists": { type: "boolean" },
+  "integrity-check": { type: "string" },
+  "dry-run": { type: "boolean" },
+  json: { type: "boolean" },
+  "log-format": { type: "string" },
+  "log-level": { type: "string" },
+};
 
 export async function restoreCommand(args: string[]): Promise<number> {
-  const parsed = parseCommandArgs("restore", args, {
-    output: { type: "string", short: "o" },
-    bucket: { type: "string", short: "b" },
-    txid: { type: "string" },
-    timestamp: { type: "string" },
-    force: { type: "boolean" },
-    "log-format": { type: "string" },
-    "log-level": { type: "string" },
-  });
+  const parsed = parseCommandArgs("restore", args, RESTORE_FLAGS);
   if (parsed.values.help) {
-    Deno.stdout.writeSync(new TextEncoder().encode(`${RESTORE_HELP}\n`));
+    writeOut(RESTORE_HELP);
     return EXIT_OK;
   }
+  // Every usage error before anything is read or written.
   if (parsed.positionals.length !== 1) {
     throw new UsageError(
       'restore needs exactly one NAME, e.g. "walsync restore app.db -o out.db -b file:///dir"',
     );
   }
-  const output = stringFlag(parsed, "output");
-  if (!output) throw new UsageError("restore needs -o OUT, the path to write the database to");
-  const url = stringFlag(parsed, "bucket");
-  if (!url) throw new UsageError("restore needs a replica: -b file:///dir");
-  const logger = makeLogger(parsed.values["log-format"], parsed.values["log-level"]);
-  const result = await restore({
-    client: await openReplicaUrl(url),
-    name: parsed.positionals[0],
-    output: absolutePath(output),
-    target: parseTarget(stringFlag(parsed, "txid"), stringFlag(parsed, "timestamp")),
-    force: parsed.values.force === true,
-    logger,
-  });
+  const target = parseTarget(stringFlag(parsed, "txid"), stringFlag(parsed, "timestamp"));
+  const integrityCheck = parseIntegrityCheck(stringFlag(parsed, "integrity-check"));
+  const force = parsed.values.force === true;
+  const dryRun = parsed.values["dry-run"] === true;
+  const json = parsed.values.json === true;
+  const ifDbNotExists = parsed.values["if-db-not-exists"] === true;
+  const ifReplicaExists = parsed.values["if-replica-exists"] === true;
+  if (ifDbNotExists && force) {
+    throw new UsageError(
+      "--if-db-not-exists and --force are contradictory: one keeps an existing OUT, the other replaces it",
+    );
+  }
+  const outputFlag = stringFlag(parsed, "output");
+  if (!outputFlag && !dryRun) {
+    throw new UsageError("restore needs -o OUT, the path to write the database to");
+  }
+  const output = outputFlag ? absolutePath(outputFlag) : undefined;
+  const config = await loadCommandConfig(parsed);
+  const baseLogger = makeLogger(
+    stringFlag(parsed, "log-format") ?? config?.log.format,
+    stringFlag(parsed, "log-level") ?? config?.log.level,
+  );
+  const client = await openCommandReplica("restore", parsed, config);
+  // NAME may be a database path walsync.toml names: restore it under its replica name.
+  const name = restoreNameFor(config, parsed.positionals[0]);
+
+  if (ifDbNotExists && output !== undefined && await exists(output)) {
+    baseLogger.info(`${output} already exists; nothing to do`, { db: name });
+    if (json) writeJson({ name, output, restored: false, reason: "output exists" });
+    return EXIT_OK;
+  }
+  // Fail before listing a remote replica when the restore could not be written anyway.
+  if (!dryRun) await refuseToOverwrite(output!, force);
+  const files = await listAllFiles(client, name);
+  if (files.length === 0) {
+    if (!ifReplicaExists) {
+      throw new RestorePlanError(
+        `Replica ${client.location} has no files for "${name}"; check NAME and -b, or pass --if-replica-exists to treat this as nothing to do`,
+      );
+    }
+    baseLogger.info(`replica ${client.location} has no files for "${name}"; nothing to do`, {
+      db: name,
+    });
+    if (json) {
+      writeJson({ name, output, replica: client.location, restored: false, reason: "no replica" });
+    }
+    return EXIT_OK;
+  }
+  const plan = planRestore(files, target);
+  if (dryRun) {
+    writeOut(
+      json
+        ? JSON.stringify(planJson(name, client, plan))
+        : formatPlan(name, client, plan, output, output !== undefined && await exists(output)),
+    );
+    return EXIT_OK;
+  }
+
+  const progress = createProgress({ label: `restore ${name}`, totalBytes: planBytes(plan) });
+  const logger = progressAwareLogger(baseLogger, progress);
+  const startedAt = performance.now();
+  let result;
+  try {
+    result = await restore({
+      client,
+      name,
+      output: output!,
+      target,
+      plan,
+      force,
+      integrityCheck,
+      logger,
+      onProgress: (doneBytes, totalBytes) => {
+        progress.update(doneBytes, totalBytes);
+        // Verification follows the download; the bar ends here so its logs read cleanly.
+        if (doneBytes >= totalBytes) progress.done();
+      },
+    });
+  } catch (error) {
+    progress.cancel();
+    throw error;
+  }
+  progress.done();
+  const elapsedMs = Math.round(performance.now() - startedAt);
   logger.info("restore complete", {
     output,
     txid: formatTxid(result.txid),
     pages: result.pageCount,
     checksum: formatChecksum(result.databaseChecksum),
   });
+  if (json) {
+    writeJson({
+      name,
+      output,
+      txid: result.txid,
+      txidHex: formatTxid(result.txid),
+      pageSize: result.pageSize,
+      pageCount: result.pageCount,
+      sizeBytes: result.sizeBytes,
+      checksum: formatChecksum(result.databaseChecksum),
+      files: result.files.map(fileJson),
+      elapsedMs,
+    });
+  }
   return EXIT_OK;
 }
 
@@ -101,4 +227,97 @@ export function parseTarget(
     return { kind: "timestamp", at };
   }
   return { kind: "latest" };
+}
+
+/** `--integrity-check none|quick|full`; quick when absent. */
+export function parseIntegrityCheck(value: string | undefined): IntegrityCheck {
+  if (value === undefined) return DEFAULT_INTEGRITY_CHECK;
+  if (!INTEGRITY_CHECKS.includes(value)) {
+    throw new UsageError(
+      `--integrity-check "${value}" is invalid; use none, quick or full`,
+    );
+  }
+  return value as IntegrityCheck;
+}
+
+/** The `--dry-run --json` document. */
+export function planJson(name: string, client: ReplicaClient, plan: RestorePlan): unknown {
+  return {
+    name,
+    replica: client.location,
+    txid: plan.txid,
+    txidHex: formatTxid(plan.txid),
+    files: plan.files.map(fileJson),
+    totalBytes: planBytes(plan),
+  };
+}
+
+/** The `--dry-run` text: the target, one row per file, the totals. */
+export function formatPlan(
+  name: string,
+  client: ReplicaClient,
+  plan: RestorePlan,
+  output: string | undefined,
+  outputExists: boolean,
+): string {
+  const rows = plan.files.map((f) =>
+    [
+      String(f.level).padStart(5),
+      formatTxid(f.minTxid),
+      formatTxid(f.maxTxid),
+      formatBytes(f.sizeBytes).padStart(10),
+      f.createdAt.toISOString(),
+    ].join("  ")
+  );
+  const totalBytes = planBytes(plan);
+  const lines = [
+    `Restore plan for "${name}" from ${client.location}`,
+    `Target TXID ${plan.txid} (${formatTxid(plan.txid)})`,
+  ];
+  if (output !== undefined) {
+    lines.push(
+      `Output ${output}${outputExists ? " (exists: the restore needs --force to replace it)" : ""}`,
+    );
+  }
+  lines.push(
+    "",
+    `${"LEVEL".padStart(5)}  ${"MIN TXID".padEnd(16)}  ${"MAX TXID".padEnd(16)}  ${
+      "SIZE".padStart(10)
+    }  CREATED`,
+    ...rows,
+    "",
+    `${plan.files.length} ${plan.files.length === 1 ? "file" : "files"}, ${
+      formatBytes(totalBytes)
+    } (${totalBytes} bytes) to download`,
+  );
+  return lines.join("\n");
+}
+
+function fileJson(file: LtxFileInfo) {
+  return {
+    level: file.level,
+    minTxid: file.minTxid,
+    maxTxid: file.maxTxid,
+    sizeBytes: file.sizeBytes,
+    createdAt: file.createdAt.toISOString(),
+  };
+}
+
+/** The same logger, its lines written above the progress bar rather than through it. */
+function progressAwareLogger(logger: Logger, progress: Progress): Logger {
+  return new Logger({
+    format: logger.format,
+    level: logger.level,
+    write: (line) => progress.print(line),
+  });
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
 }

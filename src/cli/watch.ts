@@ -1,84 +1,124 @@
-/** `walsync watch DB... -b URL`: the daemon. */
+/** `walsync watch [DB...] [--config FILE]`: the daemon. */
 import { DatabaseSync } from "node:sqlite";
-import { parseDuration } from "../config/duration.ts";
-import { parseSize } from "../config/size.ts";
-import { UsageError } from "../errors.ts";
-import { Logger } from "../log.ts";
-import { openReplicaUrl } from "../replica/replica_url.ts";
-import { DEFAULT_CHECKPOINT_PAGES, DEFAULT_TRUNCATE_PAGES } from "../replicate/replicator.ts";
-import { Supervisor } from "../replicate/supervisor.ts";
-import type { LeaseLostError, S3Lease } from "../replica/s3/s3_lease.ts";
-import type { S3ReplicaClient } from "../replica/s3/s3_replica_client.ts";
-import { absolutePath, parseCommandArgs, type ParsedArgs, stringFlag } from "./args.ts";
+import {
+  resolveDatabases,
+  type ResolvedDatabase,
+  type WalsyncConfig,
+} from "../config/config_file.ts";
+import { effectiveSettings, parseSyncFlags, settingValues } from "../config/effective_settings.ts";
+import type { SyncSettings } from "../config/config_schema.ts";
+import { UsageError, WalsyncError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { type DatabaseSettings, Supervisor } from "../replicate/supervisor.ts";
+import { DEFAULT_DISCOVERY_INTERVAL_MS, Discovery } from "../watch/discovery.ts";
+import { absolutePath, type FlagSpec, parseCommandArgs, stringFlag } from "./args.ts";
+import {
+  configDatabaseFor,
+  loadCommandConfig,
+  openCommandReplica,
+  replicaNameFor,
+  SYNC_FLAG_SPEC,
+} from "./command_config.ts";
 import { EXIT_OK } from "./exit_codes.ts";
+import { makeLogger, writeOut } from "./output.ts";
+import { REPLICA_FLAGS, REPLICA_FLAGS_HELP } from "./replica_flags.ts";
+import { holdReplicaLease } from "./replica_lease.ts";
 
-export const WATCH_HELP = `Usage: walsync watch DB... -b URL [options]
+export const WATCH_HELP = `Usage: walsync watch [DB...] [-b URL] [--config FILE] [options]
 
 Replicates every committed transaction of each database to the replica until stopped
-(SIGINT/SIGTERM do a final sync and upload, then exit 0).
+(SIGINT/SIGTERM do a final sync and upload, then exit 0). Databases come from the command
+line or, without any, from [[databases]] in walsync.toml (files and globs; globs are listed
+again every 10s, so new tenants' databases are picked up while running).
 
 Options:
-  -b, --bucket URL        Replica: file:///dir (a local directory) or s3://bucket/prefix
-                          (endpoint from AWS_ENDPOINT_URL_S3 or ?endpoint=https://host)
-      --sync-interval D   How often changes are shipped (default 1s; 0 = as soon as seen).
-                          Durations: 100ms, 5s, 1m, 1h or integer seconds
+${REPLICA_FLAGS_HELP}
+      --sync-interval D     How often changes are shipped (default 1s; 0 = as soon as seen)
+      --snapshot-interval D Full snapshot when the last is older than D and the database
+                            changed since (default 1h; 0 = off)
+      --max-changes N       Full snapshot once N WAL pages were shipped since the last one
+                            (default 0 = off)
+      --max-interval D      Full snapshot at most D after the first change since the last
+                            one (default 0 = off)
+      --on-idle D           Full snapshot once a changed database has been quiet for D
+                            (default 0 = off)
+      --on-startup[=false]  Full snapshot of every changed database when watch starts
       --checkpoint-pages N  Checkpoint (PASSIVE) once the WAL holds N frames (default 1000)
       --checkpoint-idle D   Checkpoint a WAL unchanged for D (default 1m)
       --truncate-pages N    Above N frames also TRUNCATE the WAL file (default 121359)
       --max-staging SIZE    Stop capturing while this much waits for upload (default 1GiB);
-                          the WAL keeps every frame meanwhile
-      --create            Create a database that does not exist (empty, WAL mode)
-      --once              Sync and upload everything once, then exit
-      --log-format F      text or json (default: text on a terminal, json otherwise)
-      --log-level L       debug, info, warn or error (default info)
+                            the WAL keeps every frame meanwhile
+      --create              Create a database given on the command line that does not exist
+      --once                Sync and upload everything once, then exit
+      --log-format F        text or json (default: text on a terminal, json otherwise)
+      --log-level L         debug, info, warn or error (default info)
 
-Each database's replica name is its file name: watch /data/app.db -b file:///backups
-writes /backups/app.db/ltx/<level>/<min>-<max>.ltx, the layout Litestream 0.5 reads.
+Durations: 500ms, 5s, 1m, 1h or integer seconds. Sizes: 512MiB, 1GiB or bytes.
+Precedence: a flag beats the database's [[databases]] entry, which beats [sync], which
+beats the default ("walsync explain" shows where each value comes from). Databases given on
+the command line replace the config's [[databases]] but keep its settings and names.
+
+A database's replica name is its file name (/data/app.db → app.db), or what walsync.toml
+says: a glob's matches are named by their path below the glob's fixed part
+(tenants/*/app.db → a/app.db, b/app.db). The file replica layout is
+<dir>/<name>/ltx/<level>/<min>-<max>.ltx, the one Litestream 0.5 reads.
 Applications should set busy_timeout (e.g. 5000 ms): walsync briefly takes the write
 lock during its checkpoints.
 
-Example:
-  walsync watch app.db -b file:///var/backups/walsync --sync-interval 1s`;
+Examples:
+  walsync watch app.db -b file:///var/backups/walsync
+  walsync watch /data/a.db /data/b.db -b s3://backups/prod --endpoint http://127.0.0.1:9000
+  walsync watch --config /etc/walsync.toml
+  walsync watch app.db -b file:///backups --snapshot-interval 30m --max-changes 10000`;
+
+const WATCH_FLAGS: FlagSpec = {
+  ...REPLICA_FLAGS,
+  ...SYNC_FLAG_SPEC,
+  create: { type: "boolean" },
+  once: { type: "boolean" },
+  "log-format": { type: "string" },
+  "log-level": { type: "string" },
+};
+
+interface WatchedDatabase {
+  path: string;
+  name: string;
+  settings: SyncSettings;
+}
 
 export async function watchCommand(args: string[]): Promise<number> {
-  const parsed = parseCommandArgs("watch", args, {
-    bucket: { type: "string", short: "b" },
-    "sync-interval": { type: "string" },
-    create: { type: "boolean" },
-    "checkpoint-pages": { type: "string" },
-    "checkpoint-idle": { type: "string" },
-    "truncate-pages": { type: "string" },
-    "max-staging": { type: "string" },
-    once: { type: "boolean" },
-    "log-format": { type: "string" },
-    "log-level": { type: "string" },
-  });
-  if (parsed.values.help) return printHelp(WATCH_HELP);
-  const url = stringFlag(parsed, "bucket");
-  if (!url) {
-    throw new UsageError('watch needs a replica: -b file:///dir (run "walsync help watch")');
+  const parsed = parseCommandArgs("watch", args, WATCH_FLAGS);
+  if (parsed.values.help) {
+    writeOut(WATCH_HELP);
+    return EXIT_OK;
   }
-  if (parsed.positionals.length === 0) {
-    throw new UsageError('watch needs at least one database path (run "walsync help watch")');
-  }
-  const syncIntervalMs = parseDuration(
-    stringFlag(parsed, "sync-interval") ?? "1s",
-    "--sync-interval",
+  const flags = parseSyncFlags(parsed.values);
+  const config = await loadCommandConfig(parsed);
+  const logger = makeLogger(
+    stringFlag(parsed, "log-format") ?? config?.log.format,
+    stringFlag(parsed, "log-level") ?? config?.log.level,
   );
-  const logger = makeLogger(parsed.values["log-format"], parsed.values["log-level"]);
-  const client = await openReplicaUrl(url);
-
-  const names = new Map<string, string>();
-  for (const arg of parsed.positionals) {
-    const path = absolutePath(arg);
-    const name = path.slice(path.lastIndexOf("/") + 1);
-    if (names.has(name)) {
-      throw new UsageError(
-        `Databases "${names.get(name)}" and "${path}" would share the replica name "${name}"`,
-      );
-    }
-    names.set(name, path);
-    if (parsed.values.create) createIfMissing(path);
+  const fromCommandLine = parsed.positionals.length > 0;
+  if (!fromCommandLine && (config === null || config.databases.length === 0)) {
+    throw new UsageError(
+      'watch needs databases: give their paths, or list them as [[databases]] in walsync.toml (run "walsync help watch")',
+    );
+  }
+  if (parsed.values.create && !fromCommandLine) {
+    throw new UsageError("--create applies to databases given on the command line");
+  }
+  const databases = fromCommandLine
+    ? commandLineDatabases(parsed.positionals, flags, config)
+    : null;
+  if (databases && parsed.values.create) {
+    for (const database of databases) createIfMissing(database.path);
+  }
+  const client = await openCommandReplica("watch", parsed, config);
+  const global = settingValues(effectiveSettings(flags, config, null));
+  if (config && Object.keys(config.retention).length > 0) {
+    logger.warn(
+      "[retention] is checked but not applied yet: walsync has no compaction yet, so the replica keeps every file",
+    );
   }
 
   // Listen before opening anything: a signal during startup still ends in a clean stop.
@@ -91,65 +131,150 @@ export async function watchCommand(args: string[]): Promise<number> {
   for (const signal of signals) Deno.addSignalListener(signal, onSignal);
   const supervisor = new Supervisor({
     client,
-    syncIntervalMs,
+    syncIntervalMs: global.syncIntervalMs,
     logger,
-    replicator: {
-      checkpointPages: positiveInteger(parsed, "checkpoint-pages", DEFAULT_CHECKPOINT_PAGES),
-      truncatePages: positiveInteger(parsed, "truncate-pages", DEFAULT_TRUNCATE_PAGES),
-      maxStagingBytes: parseSize(stringFlag(parsed, "max-staging") ?? "1GiB", "--max-staging"),
-      idleCheckpointMs: parseDuration(
-        stringFlag(parsed, "checkpoint-idle") ?? "1m",
-        "--checkpoint-idle",
-      ),
-    },
+    replicator: { maxStagingBytes: global.maxStagingBytes },
   });
-  // One writer per replica: an S3 replica holds a lease that a second walsync respects.
-  let lease: S3Lease | null = null;
-  if (client.kind === "s3") {
-    const { S3Lease } = await import("../replica/s3/s3_lease.ts");
-    lease = new S3Lease(client as S3ReplicaClient, { logger });
-  }
-  let leaseLost: LeaseLostError | null = null;
+  let lease: Awaited<ReturnType<typeof holdReplicaLease>> | null = null;
   try {
-    if (lease) {
-      await lease.acquire(controller.signal);
-      void lease.keepAlive({
-        signal: controller.signal,
-        onLost: (error) => {
-          logger.error("stopping without further uploads: the replica lease was lost", { error });
-          leaseLost = error;
-          controller.abort();
-        },
-      });
+    lease = await holdReplicaLease(client, { logger, controller });
+    if (databases) {
+      for (const database of databases) {
+        await supervisor.add(database.path, database.name, databaseSettings(database.settings));
+      }
     }
-    for (const [name, path] of names) await supervisor.add(path, name);
+    const discovery = databases ? null : configDiscovery(config!, flags, logger);
+    if (discovery) await addDiscovered(supervisor, discovery, logger, controller.signal);
     if (parsed.values.once) {
       await supervisor.syncAll();
     } else {
       logger.info("watching", {
-        databases: names.size,
+        databases: supervisor.databases.length,
         replica: client.location,
-        syncInterval: `${syncIntervalMs}ms`,
+        syncInterval: `${global.syncIntervalMs}ms`,
       });
+      const discovering = discovery
+        ? discoverUntilAborted(supervisor, discovery, logger, controller.signal)
+        : Promise.resolve();
       await supervisor.run(controller.signal);
+      await discovering;
     }
   } finally {
-    await supervisor.stop({ upload: leaseLost === null });
+    await supervisor.stop({ upload: lease?.lost === null });
     controller.abort();
-    if (leaseLost === null) await lease?.release().catch(() => {});
+    await lease?.release();
     for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
   }
-  if (leaseLost) throw leaseLost;
+  if (lease?.lost) throw lease.lost;
   return EXIT_OK;
 }
 
-function positiveInteger(parsed: ParsedArgs, name: string, fallback: number): number {
-  const value = stringFlag(parsed, name);
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || Number(value) < 1) {
-    throw new UsageError(`--${name} "${value}" is not a positive whole number`);
+/** Databases named on the command line, with the config's names and settings for them. */
+function commandLineDatabases(
+  paths: string[],
+  flags: Partial<SyncSettings>,
+  config: WalsyncConfig | null,
+): WatchedDatabase[] {
+  const byName = new Map<string, string>();
+  const databases: WatchedDatabase[] = [];
+  for (const arg of paths) {
+    const path = absolutePath(arg);
+    const name = replicaNameFor(config, path);
+    const other = byName.get(name);
+    if (other === path) continue;
+    if (other !== undefined) {
+      throw new UsageError(
+        `Databases "${other}" and "${path}" would share the replica name "${name}"; watch them from walsync.toml with distinct names`,
+      );
+    }
+    byName.set(name, path);
+    const entry = configDatabaseFor(config, path)?.entry ?? null;
+    databases.push({
+      path,
+      name,
+      settings: settingValues(effectiveSettings(flags, config, entry)),
+    });
   }
-  return Number(value);
+  return databases;
+}
+
+/** The config's databases, as they appear: globs are listed again on every round. */
+function configDiscovery(
+  config: WalsyncConfig,
+  flags: Partial<SyncSettings>,
+  logger: Logger,
+): Discovery<ResolvedDatabase & { settings: SyncSettings }> {
+  let lastError = "";
+  return new Discovery(async () => {
+    let resolved: ResolvedDatabase[];
+    try {
+      resolved = await resolveDatabases(config);
+    } catch (error) {
+      // A new file that collides with another name must not stop the daemon: log it (once).
+      const message = (error as Error).message;
+      if (message !== lastError) logger.error("walsync.toml databases", { error });
+      lastError = message;
+      if (!(error instanceof WalsyncError)) throw error;
+      return [];
+    }
+    lastError = "";
+    return resolved.map((database) => ({
+      ...database,
+      settings: settingValues(effectiveSettings(flags, config, database.entry)),
+    }));
+  }, logger);
+}
+
+async function addDiscovered(
+  supervisor: Supervisor,
+  discovery: Discovery<ResolvedDatabase & { settings: SyncSettings }>,
+  logger: Logger,
+  signal: AbortSignal,
+): Promise<void> {
+  for (const database of await discovery.findNew()) {
+    if (signal.aborted) return;
+    try {
+      await supervisor.add(database.path, database.name, databaseSettings(database.settings));
+      discovery.markKnown(database.path);
+    } catch (error) {
+      // Tried again next round (e.g. locked by an application creating it); logged each time.
+      logger.error("cannot replicate database", { path: database.path, error });
+    }
+  }
+}
+
+async function discoverUntilAborted(
+  supervisor: Supervisor,
+  discovery: Discovery<ResolvedDatabase & { settings: SyncSettings }>,
+  logger: Logger,
+  signal: AbortSignal,
+): Promise<void> {
+  while (!signal.aborted) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, DEFAULT_DISCOVERY_INTERVAL_MS);
+      signal.addEventListener("abort", done, { once: true });
+      function done() {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        resolve();
+      }
+    });
+    if (!signal.aborted) await addDiscovered(supervisor, discovery, logger, signal);
+  }
+}
+
+function databaseSettings(settings: SyncSettings): DatabaseSettings {
+  return {
+    syncIntervalMs: settings.syncIntervalMs,
+    snapshotIntervalMs: settings.snapshotIntervalMs,
+    maxChanges: settings.maxChanges,
+    maxIntervalMs: settings.maxIntervalMs,
+    onIdleMs: settings.onIdleMs,
+    onStartup: settings.onStartup,
+    checkpointPages: settings.checkpointPages,
+    truncatePages: settings.truncatePages,
+    idleCheckpointMs: settings.checkpointIdleMs,
+  };
 }
 
 function createIfMissing(path: string): void {
@@ -162,22 +287,4 @@ function createIfMissing(path: string): void {
   const db = new DatabaseSync(path);
   db.exec("PRAGMA journal_mode=WAL");
   db.close();
-}
-
-export function makeLogger(format: unknown, level: unknown): Logger {
-  if (format !== undefined && format !== "text" && format !== "json") {
-    throw new UsageError(`--log-format "${format}" is invalid; use text or json`);
-  }
-  if (level !== undefined && !["debug", "info", "warn", "error"].includes(level as string)) {
-    throw new UsageError(`--log-level "${level}" is invalid; use debug, info, warn or error`);
-  }
-  return new Logger({
-    format: format as "text" | "json" | undefined,
-    level: level as "info" | undefined,
-  });
-}
-
-function printHelp(text: string): number {
-  Deno.stdout.writeSync(new TextEncoder().encode(`${text}\n`));
-  return EXIT_OK;
 }

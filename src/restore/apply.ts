@@ -30,6 +30,13 @@ export interface RestoreOptions {
   logger?: Logger;
   /** Called after each file is applied (progress display). */
   onFile?: (index: number, plan: RestorePlan) => void;
+  /**
+   * Called as bytes arrive, at most once per chunk read from the replica: the bytes
+   * downloaded so far, and the sum of the planned files' sizes.
+   */
+  onProgress?: (doneBytes: number, totalBytes: number) => void;
+  /** A plan made beforehand (e.g. shown or checked first); else planned from a listing. */
+  plan?: RestorePlan;
 }
 
 export interface RestoreResult {
@@ -70,8 +77,16 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   const { client, name, output } = options;
   const log = (options.logger ?? silentLogger).with({ db: name });
   await refuseToOverwrite(output, options.force ?? false);
-  const plan = await planFor(client, name, options.target);
+  const plan = options.plan ?? await planFor(client, name, options.target);
   log.info("restore plan", { txid: plan.txid, files: plan.files.length });
+  const onProgress = options.onProgress;
+  const totalBytes = planBytes(plan);
+  let doneBytes = 0;
+  const onChunk = onProgress === undefined ? undefined : (sizeBytes: number) => {
+    doneBytes += sizeBytes;
+    onProgress(doneBytes, totalBytes);
+  };
+  onProgress?.(0, totalBytes);
 
   const temp = `${output}.walsync-tmp`;
   await removeIfExists(temp);
@@ -85,7 +100,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       options.signal?.throwIfAborted();
       const sha = await fastSha256Stream();
       const stream = await client.openFile(name, info, { signal: options.signal });
-      const decoder = new LtxDecoder(hashing(stream, sha));
+      const decoder = new LtxDecoder(hashing(stream, sha, onChunk));
       let header;
       try {
         header = await decoder.readHeader();
@@ -166,7 +181,13 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   }
 }
 
-async function refuseToOverwrite(output: string, force: boolean): Promise<void> {
+/** The bytes a plan downloads: the sum of its files' sizes. */
+export function planBytes(plan: RestorePlan): number {
+  return plan.files.reduce((sum, file) => sum + file.sizeBytes, 0);
+}
+
+/** Fails unless `output` (and its `-wal`) are absent or `force` is set; nothing is touched. */
+export async function refuseToOverwrite(output: string, force: boolean): Promise<void> {
   if (force) return;
   for (const path of [output, `${output}-wal`]) {
     try {
@@ -199,9 +220,11 @@ function checkIntegrity(path: string, mode: IntegrityCheck): void {
 async function* hashing(
   stream: ReadableStream<Uint8Array>,
   sha: StreamHash,
+  onChunk?: (sizeBytes: number) => void,
 ): AsyncGenerator<Uint8Array> {
   for await (const chunk of stream) {
     sha.update(chunk);
+    onChunk?.(chunk.length);
     yield chunk;
   }
 }

@@ -1,0 +1,260 @@
+/**
+ * `walsync explain`: prints the fully resolved configuration — every database with its
+ * replica and effective settings, and where each value comes from — without doing anything.
+ */
+import {
+  DEFAULT_RETENTION_SETTINGS,
+  resolveDatabases,
+  type RetentionSettings,
+  SYNC_TOML_KEYS,
+  type SyncSettings,
+} from "../config/config_file.ts";
+import { SYNC_VALUE_KINDS } from "../config/config_schema.ts";
+import { formatDuration } from "../config/duration.ts";
+import {
+  describeSource,
+  type EffectiveSettings,
+  effectiveSettings,
+  parseSyncFlags,
+} from "../config/effective_settings.ts";
+import { absolutePath, type FlagSpec, parseCommandArgs } from "./args.ts";
+import {
+  configDatabaseFor,
+  loadCommandConfig,
+  openCommandReplica,
+  replicaNameFor,
+  replicaSettings,
+  SYNC_FLAG_SPEC,
+} from "./command_config.ts";
+import { EXIT_OK } from "./exit_codes.ts";
+import { writeJson, writeOut } from "./output.ts";
+import { REPLICA_FLAGS, REPLICA_FLAGS_HELP } from "./replica_flags.ts";
+
+export const EXPLAIN_HELP = `Usage: walsync explain [DB...] [--config FILE] [watch options] [--json]
+
+Prints what "walsync watch" would do with the same arguments, without doing anything: the
+config file read, the replica, every database (globs expanded now) with its replica name and
+the effective value of every setting, each marked with where it comes from (a flag, its
+[[databases]] entry, [sync], or the default). Exit code 2 and every problem listed when the
+configuration is invalid.
+
+Options:
+${REPLICA_FLAGS_HELP}
+      --json              Print the resolved configuration as JSON
+  Every setting flag of "walsync watch" (--sync-interval, --snapshot-interval, --max-changes,
+  --max-interval, --on-idle, --on-startup, --checkpoint-pages, --checkpoint-idle,
+  --truncate-pages, --max-staging) is accepted, to show its effect.
+
+Examples:
+  walsync explain
+  walsync explain --config /etc/walsync.toml --json
+  walsync explain --config /etc/walsync.toml --sync-interval 5s`;
+
+const EXPLAIN_FLAGS: FlagSpec = {
+  ...REPLICA_FLAGS,
+  ...SYNC_FLAG_SPEC,
+  json: { type: "boolean" },
+};
+
+interface ExplainedDatabase {
+  name: string;
+  path: string;
+  exists: boolean;
+  /** "databases[0] (line 9)", or "command line". */
+  from: string;
+  replica: string | null;
+  settings: EffectiveSettings;
+}
+
+export async function explainCommand(args: string[]): Promise<number> {
+  const parsed = parseCommandArgs("explain", args, EXPLAIN_FLAGS);
+  if (parsed.values.help) {
+    writeOut(EXPLAIN_HELP);
+    return EXIT_OK;
+  }
+  const flags = parseSyncFlags(parsed.values);
+  const config = await loadCommandConfig(parsed);
+  const replica = replicaSettings(parsed, config);
+  // Opening checks the URL; nothing is contacted until the first request.
+  const client = replica.url ? await openCommandReplica("explain", parsed, config) : null;
+  const databases: ExplainedDatabase[] = [];
+  const replicaFor = (name: string) =>
+    client ? `${client.location.replace(/\/$/, "")}/${name}` : null;
+  if (parsed.positionals.length > 0) {
+    for (const arg of parsed.positionals) {
+      const path = absolutePath(arg);
+      const match = configDatabaseFor(config, path);
+      const name = replicaNameFor(config, path);
+      databases.push({
+        name,
+        path,
+        exists: await exists(path),
+        from: "command line",
+        replica: replicaFor(name),
+        settings: effectiveSettings(flags, config, match?.entry ?? null),
+      });
+    }
+  } else if (config) {
+    for (const database of await resolveDatabases(config)) {
+      databases.push({
+        name: database.name,
+        path: database.path,
+        exists: await exists(database.path),
+        from: `databases[${database.entry.index}] (line ${database.entry.line})`,
+        replica: replicaFor(database.name),
+        settings: effectiveSettings(flags, config, database.entry),
+      });
+    }
+  }
+  const global = effectiveSettings(flags, config, null);
+  const retention = { ...DEFAULT_RETENTION_SETTINGS, ...config?.retention };
+  const sourceOf = (flag: string, fromConfig: { line: number } | undefined, flagSet: boolean) =>
+    flagSet ? `flag --${flag}` : fromConfig ? `[s3] (line ${fromConfig.line})` : "default";
+
+  if (parsed.values.json) {
+    writeJson({
+      config: config?.file ?? null,
+      replica: {
+        url: replica.url ?? null,
+        location: client?.location ?? null,
+        source: sourceOf("bucket", config?.s3.bucket, parsed.values.bucket !== undefined),
+        endpoint: replica.endpoint ?? null,
+        region: replica.region ?? null,
+        forcePathStyle: replica.forcePathStyle ?? null,
+      },
+      log: { format: config?.log.format ?? null, level: config?.log.level ?? "info" },
+      settings: jsonSettings(global),
+      retention: { ...retention, applied: false },
+      patterns: (config?.databases ?? []).map((entry) => ({
+        entry: `databases[${entry.index}]`,
+        line: entry.line,
+        path: entry.path,
+        glob: entry.glob,
+        name: entry.name ?? null,
+      })),
+      databases: databases.map((d) => ({
+        name: d.name,
+        path: d.path,
+        exists: d.exists,
+        from: d.from,
+        replica: d.replica,
+        settings: jsonSettings(d.settings),
+      })),
+    });
+    return EXIT_OK;
+  }
+
+  const lines: string[] = [];
+  lines.push(`config      ${config ? config.file : "none (no --config, no ./walsync.toml)"}`);
+  lines.push(
+    `replica     ${client?.location ?? "none: give -b URL or [s3] bucket"}${
+      replica.url
+        ? `  (${sourceOf("bucket", config?.s3.bucket, parsed.values.bucket !== undefined)})`
+        : ""
+    }`,
+  );
+  if (replica.endpoint) {
+    lines.push(
+      `endpoint    ${replica.endpoint}  (${
+        sourceOf("endpoint", config?.s3.endpoint, parsed.values.endpoint !== undefined)
+      })`,
+    );
+  }
+  if (replica.region) {
+    lines.push(`region      ${replica.region}  ([s3] (line ${config!.s3.region!.line}))`);
+  }
+  if (replica.forcePathStyle !== undefined) {
+    lines.push(
+      `path style  ${replica.forcePathStyle}  ([s3] (line ${config!.s3.forcePathStyle!.line}))`,
+    );
+  }
+  lines.push(
+    `log         format ${config?.log.format ?? "text on a terminal, json otherwise"}, level ${
+      config?.log.level ?? "info"
+    }`,
+  );
+  lines.push(
+    `retention   ${
+      (Object.keys(retention) as (keyof RetentionSettings)[]).map((k) => `${k} ${retention[k]}`)
+        .join(", ")
+    }  (not applied yet: no compaction, every file is kept)`,
+  );
+  lines.push("");
+  lines.push("settings (for databases without their own):");
+  lines.push(...settingLines(global, "  "));
+  for (const entry of config?.databases ?? []) {
+    if (!entry.glob) continue;
+    const count = databases.filter((d) => d.from.startsWith(`databases[${entry.index}]`)).length;
+    lines.push("");
+    lines.push(
+      `glob databases[${entry.index}] (line ${entry.line}): ${entry.path} → ${count} database${
+        count === 1 ? "" : "s"
+      } now, listed again every 10s while watching`,
+    );
+  }
+  lines.push("");
+  lines.push(`databases (${databases.length}):`);
+  for (const database of databases) {
+    lines.push(`  ${database.name}`);
+    lines.push(`    path     ${database.path}${database.exists ? "" : "  (does not exist yet)"}`);
+    lines.push(`    from     ${database.from}`);
+    if (database.replica) lines.push(`    replica  ${database.replica}`);
+    const own = settingLines(database.settings, "    ", (source) => source !== "default");
+    lines.push(...own);
+  }
+  writeOut(lines.join("\n"));
+  return EXIT_OK;
+}
+
+function settingLines(
+  settings: EffectiveSettings,
+  indent: string,
+  filter: (source: string) => boolean = () => true,
+): string[] {
+  const lines: string[] = [];
+  for (const field of Object.keys(settings) as (keyof SyncSettings)[]) {
+    const { value, source } = settings[field];
+    const from = describeSource(source);
+    if (!filter(from)) continue;
+    const key = SYNC_TOML_KEYS[field].padEnd(18);
+    lines.push(`${indent}${key}${formatValue(field, value).padEnd(10)}${from}`);
+  }
+  return lines;
+}
+
+function jsonSettings(settings: EffectiveSettings): Record<string, unknown> {
+  return Object.fromEntries(
+    (Object.keys(settings) as (keyof SyncSettings)[]).map((field) => [
+      SYNC_TOML_KEYS[field],
+      {
+        value: settings[field].value,
+        text: formatValue(field, settings[field].value),
+        source: describeSource(settings[field].source),
+      },
+    ]),
+  );
+}
+
+function formatValue(field: keyof SyncSettings, value: number | boolean): string {
+  const kind = SYNC_VALUE_KINDS[field];
+  if (kind.type === "duration") return value === 0 ? "0 (off)" : formatDuration(value as number);
+  if (kind.type === "size") return formatSize(value as number);
+  if (field === "maxChanges" && value === 0) return "0 (off)";
+  return String(value);
+}
+
+function formatSize(bytes: number): string {
+  for (const [unit, size] of [["GiB", 1024 ** 3], ["MiB", 1024 ** 2], ["KiB", 1024]] as const) {
+    if (bytes % size === 0) return `${bytes / size}${unit}`;
+  }
+  return `${bytes}B`;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

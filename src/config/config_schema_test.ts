@@ -1,0 +1,71 @@
+import assert from "node:assert/strict";
+import {
+  checkEnum,
+  checkHttpUrl,
+  checkReplicaUrl,
+  checkValue,
+  DEFAULT_SYNC_SETTINGS,
+  describeValue,
+  SECTION_KEYS,
+  SYNC_VALUE_KINDS,
+} from "./config_schema.ts";
+
+Deno.test("describeValue quotes values the way TOML wrote them", () => {
+  assert.deepEqual(
+    ["ten", 5n, -1n, 1.5, 2, true, Infinity, NaN, [], { a: 1 }].map(describeValue),
+    ['"ten"', "5", "-1", "1.5", "2.0", "true", "inf", "nan", "an array", "a table"],
+  );
+  assert.equal(
+    describeValue(new Date("2024-01-02T00:00:00Z")),
+    "a date (2024-01-02T00:00:00.000Z)",
+  );
+});
+
+Deno.test("checkValue rejects integers beyond what a number holds exactly", () => {
+  const big = 2n ** 60n;
+  assert.equal(checkValue({ type: "integer", min: 0 }, big).ok, false);
+  assert.equal(checkValue({ type: "duration", minMs: 0 }, big).ok, false);
+  assert.equal(checkValue({ type: "size", minBytes: 0 }, big).ok, false);
+  assert.deepEqual(checkValue({ type: "duration", minMs: 0 }, 3n), { ok: true, value: 3000 });
+  assert.deepEqual(checkValue({ type: "size", minBytes: 0 }, "1KiB"), { ok: true, value: 1024 });
+});
+
+Deno.test("every default sync setting passes its own check", () => {
+  for (const [field, kind] of Object.entries(SYNC_VALUE_KINDS)) {
+    const value = DEFAULT_SYNC_SETTINGS[field as keyof typeof DEFAULT_SYNC_SETTINGS];
+    const raw = kind.type === "duration"
+      ? `${value}ms`
+      : typeof value === "number"
+      ? BigInt(value)
+      : value;
+    assert.deepEqual(checkValue(kind, raw), { ok: true, value }, field);
+  }
+});
+
+Deno.test("database entries accept every sync key except max_staging", () => {
+  assert.deepEqual(SECTION_KEYS.databases, [
+    "path",
+    "name",
+    "interval",
+    "snapshot_interval",
+    "max_changes",
+    "max_interval",
+    "on_idle",
+    "on_startup",
+    "checkpoint_pages",
+    "checkpoint_idle",
+    "truncate_pages",
+  ]);
+});
+
+Deno.test("checkEnum, checkReplicaUrl and checkHttpUrl accept what they should", () => {
+  assert.deepEqual(checkEnum("json", ["text", "json"]), { ok: true, value: "json" });
+  assert.equal(checkEnum("JSON", ["text", "json"]).ok, false);
+  assert.deepEqual(checkReplicaUrl("s3://b/p/q"), { ok: true, value: "s3://b/p/q" });
+  assert.deepEqual(checkReplicaUrl("b.example-1"), { ok: true, value: "s3://b.example-1" });
+  assert.equal(checkReplicaUrl("file:///").ok, true);
+  assert.equal(checkReplicaUrl("relative/dir").ok, false);
+  assert.equal(checkHttpUrl("https://s3.example.com").ok, true);
+  assert.equal(checkHttpUrl("http://").ok, false);
+  assert.equal(checkHttpUrl("s3://x").ok, false);
+});

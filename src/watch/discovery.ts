@@ -1,0 +1,88 @@
+/**
+ * Finds databases that appear at run time (walsync.toml globs, and configured paths that do
+ * not exist yet). Polls with directory listings on an interval: a `Deno.watchFs` over the
+ * database directories would open and close files on events, and closing any handle on a
+ * database file drops this process's SQLite locks.
+ */
+import type { Logger } from "../log.ts";
+
+/** How often globs are listed again for new databases. */
+export const DEFAULT_DISCOVERY_INTERVAL_MS = 10_000;
+
+const SQLITE_MAGIC = "SQLite format 3\0";
+
+export interface Candidate {
+  /** Absolute path of the database file. */
+  path: string;
+}
+
+/**
+ * Remembers which candidates were taken, and reports each new one once it is a SQLite
+ * database; files that are not (yet) are looked at again next time, and named in the log
+ * once.
+ */
+export class Discovery<T extends Candidate> {
+  #known = new Set<string>();
+  #reported = new Map<string, string>();
+  #list: () => Promise<T[]>;
+  #log: Logger;
+
+  constructor(list: () => Promise<T[]>, logger: Logger) {
+    this.#list = list;
+    this.#log = logger;
+  }
+
+  /** `path` is replicated already (or was given up on): never report it. */
+  markKnown(path: string): void {
+    this.#known.add(path);
+    this.#reported.delete(path);
+  }
+
+  /** Candidates not seen before whose file starts with the SQLite header. */
+  async findNew(): Promise<T[]> {
+    const found: T[] = [];
+    for (const candidate of await this.#list()) {
+      if (this.#known.has(candidate.path)) continue;
+      const problem = await notADatabase(candidate.path);
+      if (problem === null) {
+        found.push(candidate);
+        continue;
+      }
+      if (this.#reported.get(candidate.path) !== problem) {
+        this.#reported.set(candidate.path, problem);
+        this.#log.info("not replicating (yet)", { path: candidate.path, reason: problem });
+      }
+    }
+    return found;
+  }
+}
+
+/**
+ * Why `path` cannot be replicated now, or null if it is a SQLite database. Only called for
+ * files this process has not opened with SQLite (closing a handle would drop its locks).
+ */
+async function notADatabase(path: string): Promise<string | null> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return "the file does not exist yet";
+    return `it cannot be opened: ${(error as Error).message}`;
+  }
+  try {
+    const head = new Uint8Array(SQLITE_MAGIC.length);
+    let filled = 0;
+    while (filled < head.length) {
+      const n = await file.read(head.subarray(filled));
+      if (n === null) break;
+      filled += n;
+    }
+    if (filled === 0) return "the file is empty (a database being created?)";
+    if (new TextDecoder().decode(head.subarray(0, filled)) !== SQLITE_MAGIC) {
+      return "the file is not a SQLite database";
+    }
+    return null;
+  } finally {
+    file.close();
+  }
+}
