@@ -41,7 +41,18 @@ Deno.test("unknown flags and flags without a value exit 2 naming the flag", asyn
 });
 
 Deno.test("help for each command prints its usage with examples and exits 0", async () => {
-  for (const command of ["watch", "restore", "snapshot", "list", "verify", "explain"]) {
+  for (
+    const command of [
+      "watch",
+      "restore",
+      "snapshot",
+      "list",
+      "verify",
+      "explain",
+      "version",
+      "help",
+    ]
+  ) {
     for (const args of [["help", command], [command, "--help"]]) {
       const { code, stdout } = await walsync(...args);
       assert.equal(code, 0);

@@ -66,8 +66,20 @@ const HELP: Record<string, string> = {
   list: LIST_HELP,
   verify: VERIFY_HELP,
   explain: EXPLAIN_HELP,
-  version: "Usage: walsync version\n\nPrints walsync's version and the Deno version it runs on.",
-  help: "Usage: walsync help [COMMAND]",
+  version: `Usage: walsync version
+
+Prints walsync's version and the Deno version it runs on (also: walsync --version).
+
+Example:
+  walsync version`,
+  help: `Usage: walsync help [COMMAND]
+
+Prints the list of commands, or one command's usage, options and examples (the same as
+walsync COMMAND --help).
+
+Examples:
+  walsync help
+  walsync help restore`,
 };
 
 /** Runs one CLI invocation and returns its exit code; never throws. */
@@ -82,6 +94,11 @@ export async function main(args: string[]): Promise<number> {
     const command = COMMANDS[name];
     if (!command) {
       throw new UsageError(`Unknown command "${name}"; run "walsync help" for the list`);
+    }
+    // Commands without options of their own still answer --help.
+    if ((name === "version" || name === "help") && (rest[0] === "--help" || rest[0] === "-h")) {
+      writeOut(HELP[name]);
+      return EXIT_OK;
     }
     return await command(rest);
   } catch (error) {

@@ -110,6 +110,9 @@ export async function watchCommand(args: string[]): Promise<number> {
   const databases = fromCommandLine
     ? commandLineDatabases(parsed.positionals, flags, config)
     : null;
+  // At start-up a bad [[databases]] section (collisions, directories) is a config error;
+  // later, discovery only logs what a new file breaks and keeps replicating the rest.
+  if (!databases) await resolveDatabases(config!);
   if (databases && parsed.values.create) {
     for (const database of databases) createIfMissing(database.path);
   }

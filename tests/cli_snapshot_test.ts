@@ -1,0 +1,110 @@
+/** `walsync snapshot` through the real CLI. */
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { runWalsync } from "./support/cli.ts";
+import { dumpDatabase, openWalDatabase } from "./support/sqlite.ts";
+import { WalsyncProcess } from "./support/walsync_process.ts";
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "walsync-snapshot-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function levelFiles(dir: string, level: number): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir + `/ltx/${level}`)) {
+      if (entry.name.endsWith(".ltx")) names.push(entry.name);
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return names.sort();
+}
+
+Deno.test("snapshot ships pending commits, stores a level-9 snapshot and reports it as JSON", async () => {
+  await withDir(async (dir) => {
+    const app = openWalDatabase(`${dir}/app.db`);
+    try {
+      app.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)");
+      app.exec("INSERT INTO t (v) VALUES (randomblob(100000))");
+      const replica = `file://${dir}/replica`;
+      assert.equal((await runWalsync(["watch", `${dir}/app.db`, "-b", replica, "--once"])).code, 0);
+      app.exec("INSERT INTO t (v) VALUES (randomblob(50000))");
+
+      const run = await runWalsync(["snapshot", `${dir}/app.db`, "-b", replica, "--json"]);
+      assert.equal(run.code, 0, run.stderr);
+      const report = JSON.parse(run.stdout);
+      // TXID 2 ships the pending insert; the snapshot is TXID 3.
+      assert.equal(report.name, "app.db");
+      assert.equal(report.txid, 3);
+      assert.equal(report.txidHex, "0000000000000003");
+      assert.equal(report.level, 9);
+      assert.equal(report.replica, replica);
+      assert.match(report.checksum, /^[0-9a-f]{16}$/);
+      assert.deepEqual(await levelFiles(`${dir}/replica/app.db`, 9), [
+        "0000000000000001-0000000000000003.ltx",
+      ]);
+      assert.equal(
+        report.sizeBytes,
+        (await Deno.stat(`${dir}/replica/app.db/ltx/9/0000000000000001-0000000000000003.ltx`))
+          .size,
+      );
+      assert.match(run.stderr, /snapshot app\.db: 100%/, "progress lines go to stderr");
+
+      const out = `${dir}/restored.db`;
+      assert.equal((await runWalsync(["restore", "app.db", "-o", out, "-b", replica])).code, 0);
+      const restored = new DatabaseSync(out);
+      assert.deepEqual(dumpDatabase(restored), dumpDatabase(app));
+      restored.close();
+    } finally {
+      app.close();
+    }
+  });
+});
+
+Deno.test({
+  name: "snapshot refuses a database a running watch replicates, naming the lock",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await withDir(async (dir) => {
+      const app = openWalDatabase(`${dir}/app.db`);
+      app.exec("CREATE TABLE t (id INTEGER PRIMARY KEY)");
+      const replica = `file://${dir}/replica`;
+      const watch = new WalsyncProcess(["watch", `${dir}/app.db`, "-b", replica]);
+      try {
+        await watch.ready();
+        const run = await runWalsync(["snapshot", `${dir}/app.db`, "-b", replica]);
+        assert.equal(run.code, 1);
+        assert.match(run.stderr, /Another walsync process is replicating ".*app\.db"/);
+        assert.equal(run.stdout, "");
+      } finally {
+        const { code } = await watch.stop();
+        assert.equal(code, 0);
+        app.close();
+      }
+      assert.deepEqual(await levelFiles(`${dir}/replica/app.db`, 9), []);
+    });
+  },
+});
+
+Deno.test("snapshot usage errors exit 2: no database, a missing file, no replica", async () => {
+  await withDir(async (dir) => {
+    const none = await runWalsync(["snapshot", "-b", `file://${dir}/r`], { cwd: dir });
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /snapshot needs exactly one database path/);
+    const missing = await runWalsync(["snapshot", `${dir}/nope.db`, "-b", `file://${dir}/r`], {
+      cwd: dir,
+    });
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /Database ".*nope\.db" does not exist/);
+    const noReplica = await runWalsync(["snapshot", `${dir}/nope.db`], { cwd: dir });
+    assert.equal(noReplica.code, 2);
+    assert.match(noReplica.stderr, /snapshot needs a replica/);
+  });
+});
