@@ -387,6 +387,31 @@ for (const version of VERSIONS) {
 
   litestreamTest(
     version,
+    `Litestream ${version} continues a replica whose last file is a walsync snapshot`,
+    async (binary) => {
+      await withDir(async (dir) => {
+        const replicaPath = `${dir}/replica/app.db`;
+        // walsync's turn writes nothing itself: the commit made before it starts is shipped as
+        // its start-up snapshot, so that snapshot is the last level-0 file Litestream finds.
+        const { states, finalDump, txids } = await handOver(binary, dir, [
+          { tool: "litestream", commands: TRANSACTIONS.slice(0, 2) },
+          { tool: "walsync", commands: [] },
+          { tool: "litestream", commands: TRANSACTIONS.slice(2) },
+        ]);
+        assert.equal(txids[1].firstTxid, txids[1].lastTxid, "walsync's turn is one snapshot");
+        assert.deepEqual(
+          replicaFiles(replicaPath, 9).map((f) => f.maxTxid).filter((t) => t === txids[1].lastTxid),
+          [txids[1].lastTxid],
+          "walsync's turn stored a level-9 snapshot",
+        );
+        assertContiguous(replicaPath);
+        await assertBothRestore(binary, replicaPath, dir, states, finalDump);
+      });
+    },
+  );
+
+  litestreamTest(
+    version,
     `walsync resumes after Litestream ${version} wrote to its replica meanwhile, without reusing Litestream's TXIDs`,
     async (binary) => {
       await withDir(async (dir) => {
@@ -436,8 +461,8 @@ async function handOver(binary: string, dir: string, turns: Turn[]): Promise<{
 }> {
   const dbPath = `${dir}/app.db`;
   // walsync names a database's replica after its file (`watch <dir>/app.db -b
-  // file://<dir>/replica` → `<dir>/replica/app.db`) and has no option to choose another name,
-  // so a Litestream replica it takes over must end in the database's file name.
+  // file://<dir>/replica` → `<dir>/replica/app.db`) unless walsync.toml names it, so the
+  // Litestream replica it takes over here ends in the database's file name.
   const replicaRoot = `${dir}/replica`;
   const replicaPath = `${replicaRoot}/app.db`;
   const states: States = new Map();

@@ -29,7 +29,8 @@ const INTEGRITY_CHECKS: readonly string[] = ["none", "quick", "full"];
 
 export const RESTORE_HELP = `Usage: walsync restore NAME -o OUT -b URL [options]
 
-Rebuilds database NAME (its name in the replica, e.g. app.db) into OUT: the newest snapshot
+Rebuilds database NAME (its name in the replica, e.g. app.db, or the path of a database
+walsync.toml names, e.g. /srv/tenants/a/app.db → a/app.db) into OUT: the newest snapshot
 at or before the target plus every later file, each object's SHA-256 and LTX checksum
 verified, the final database checksum compared with the one recorded, and SQLite's
 integrity check run, before OUT appears (written as a temp file, fsynced, renamed).

@@ -2,15 +2,17 @@
 import { UsageError } from "../errors.ts";
 import { formatTxid } from "../ltx/ltx_header.ts";
 import { verifyReplica } from "../restore/verify.ts";
-import { parseCommandArgs } from "./args.ts";
+import { parseCommandArgs, stringFlag } from "./args.ts";
 import { EXIT_FAILURE, EXIT_OK } from "./exit_codes.ts";
 import { makeLogger, writeOut } from "./output.ts";
 import { formatBytes } from "./progress.ts";
-import { openReplicaFromFlags, REPLICA_FLAGS, REPLICA_FLAGS_HELP } from "./replica_flags.ts";
+import { loadCommandConfig, openCommandReplica, restoreNameFor } from "./command_config.ts";
+import { REPLICA_FLAGS, REPLICA_FLAGS_HELP } from "./replica_flags.ts";
 
 export const VERIFY_HELP = `Usage: walsync verify NAME -b URL [options]
 
-Audits database NAME's replica (NAME as in "walsync list", e.g. app.db): downloads every
+Audits database NAME's replica (NAME as in "walsync list", e.g. app.db, or the path of a
+database walsync.toml names): downloads every
 object at every level and checks its SHA-256 against the recorded one, decodes it fully
 (LTX checksum, page index), compares its header with its name, checks that the TXIDs have
 no hole a restore would fall into, and restores the latest TXID into a temporary directory
@@ -47,9 +49,14 @@ export async function verifyCommand(args: string[]): Promise<number> {
       'verify needs exactly one NAME, e.g. "walsync verify app.db -b file:///dir"',
     );
   }
-  const logger = makeLogger(parsed.values["log-format"], parsed.values["log-level"]);
-  const client = await openReplicaFromFlags("verify", parsed);
-  const name = parsed.positionals[0];
+  const config = await loadCommandConfig(parsed);
+  const logger = makeLogger(
+    stringFlag(parsed, "log-format") ?? config?.log.format,
+    stringFlag(parsed, "log-level") ?? config?.log.level,
+  );
+  const client = await openCommandReplica("verify", parsed, config);
+  // Like restore, NAME may be the path of a database walsync.toml names.
+  const name = restoreNameFor(config, parsed.positionals[0]);
   const report = await verifyReplica({ client, name, logger });
   if (parsed.values.json) {
     writeOut(JSON.stringify(report));

@@ -357,6 +357,15 @@ export class Replicator {
     const createdAt = new Date();
     const pages = new PageChecksums(pageSize);
     const levels = txid === 1 ? [0] : [0, SNAPSHOT_LEVEL];
+    // Like Litestream's own snapshots, record the WAL range the copy covers (from the header
+    // to the last commit): Litestream, taking the replica over, checks its WAL against the
+    // last level-0 file's range, and cannot continue after a file without one.
+    const walFields = {
+      walOffset: WAL_HEADER_SIZE,
+      walSize: scan && scan.commit.frameCount > 0 ? scan.commit.offset - WAL_HEADER_SIZE : 0,
+      walSalt1: header?.salt1 ?? 0,
+      walSalt2: header?.salt2 ?? 0,
+    };
     const encoders = levels.map((level) =>
       new LtxEncoder(newLtxHeader({
         pageSize,
@@ -364,6 +373,7 @@ export class Replicator {
         minTxid: level === 0 ? txid : 1,
         maxTxid: txid,
         timestampMs: createdAt.getTime(),
+        ...walFields,
       }))
     );
     // Both files hold the same pages; produce them in one pass, the second through a temp.
