@@ -118,6 +118,10 @@ async function runModel(
     String(random.int(20, 120)),
     "--checkpoint-idle",
     "300ms",
+    // Scheduled snapshots (the snapshot policy) interleave with checkpoints and kills.
+    "--max-changes",
+    String(random.int(10, 200)),
+    `--on-startup=${random.int(0, 1) === 1}`,
   ];
   const app = new AppProcess(dbPath, pageSize);
   /** `states[n]` is the database right after commit n. */
