@@ -327,7 +327,7 @@ Deno.test({
       await Deno.writeTextFile(
         `${dir}/walsync.toml`,
         `[s3]\nbucket = "s3://${server.bucket}/${prefix}"\nendpoint = "${server.endpoint}"\n` +
-          `region = "${server.region}"\nforce_path_style = true\n\n` +
+          `region = "${server.region}"\nforce_path_style = true\nstorage_class = "STANDARD"\n\n` +
           `[[databases]]\npath = "tenants/*/app.db"\n`,
       );
       const env = {

@@ -13,6 +13,7 @@ Deno.test("the annotated walsync.toml in the README is a valid config", async ()
   );
   assert.equal(config.s3.bucket?.value, "s3://acme-backups/prod");
   assert.equal(config.s3.endpoint?.value, "http://127.0.0.1:9000");
+  assert.equal(config.s3.storageClass?.value, "STANDARD_IA");
   assert.deepEqual(
     config.databases.map((d) => [d.path, d.glob, d.name ?? null]),
     [

@@ -47,6 +47,8 @@ export function replicaSettings(parsed: ParsedArgs, config: WalsyncConfig | null
   endpoint: string | undefined;
   region: string | undefined;
   forcePathStyle: boolean | undefined;
+  storageClass: string | undefined;
+  sseKmsKeyId: string | undefined;
 } {
   const endpoint = stringFlag(parsed, "endpoint");
   return {
@@ -56,6 +58,8 @@ export function replicaSettings(parsed: ParsedArgs, config: WalsyncConfig | null
       : config?.s3.endpoint?.value,
     region: config?.s3.region?.value,
     forcePathStyle: config?.s3.forcePathStyle?.value,
+    storageClass: config?.s3.storageClass?.value,
+    sseKmsKeyId: config?.s3.sseKmsKeyId?.value,
   };
 }
 

@@ -121,6 +121,8 @@ export async function explainCommand(args: string[]): Promise<number> {
         endpoint: replica.endpoint ?? null,
         region: replica.region ?? null,
         forcePathStyle: replica.forcePathStyle ?? null,
+        storageClass: replica.storageClass ?? null,
+        sseKmsKeyId: replica.sseKmsKeyId ?? null,
       },
       log: { format: config?.log.format ?? null, level: config?.log.level ?? "info" },
       settings: jsonSettings(global),
@@ -167,6 +169,14 @@ export async function explainCommand(args: string[]): Promise<number> {
     lines.push(
       `path style  ${replica.forcePathStyle}  ([s3] (line ${config!.s3.forcePathStyle!.line}))`,
     );
+  }
+  if (replica.storageClass) {
+    lines.push(
+      `storage     ${replica.storageClass}  ([s3] (line ${config!.s3.storageClass!.line}))`,
+    );
+  }
+  if (replica.sseKmsKeyId) {
+    lines.push(`sse-kms     ${replica.sseKmsKeyId}  ([s3] (line ${config!.s3.sseKmsKeyId!.line}))`);
   }
   lines.push(
     `log         format ${config?.log.format ?? "text on a terminal, json otherwise"}, level ${

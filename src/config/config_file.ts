@@ -57,6 +57,8 @@ export interface WalsyncConfig {
     endpoint?: Located<string>;
     region?: Located<string>;
     forcePathStyle?: Located<boolean>;
+    storageClass?: Located<string>;
+    sseKmsKeyId?: Located<string>;
   };
   /** Only the settings the file sets; defaults are `DEFAULT_SYNC_SETTINGS`. */
   sync: Partial<SyncSettings>;

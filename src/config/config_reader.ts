@@ -11,6 +11,7 @@ import {
   checkHttpUrl,
   checkInteger,
   checkReplicaUrl,
+  checkStorageClass,
   checkValue,
   describeValue,
   GLOBAL_ONLY_SYNC_KEYS,
@@ -169,6 +170,17 @@ function readS3(checker: Checker, key: string, value: TomlValue, config: Walsync
   if (key === "region") {
     if (text.trim() === "") checker.report(path, `s3.region must not be empty`);
     else config.s3.region = { value: text, line };
+    return;
+  }
+  if (key === "storage_class") {
+    const checked = checkStorageClass(text);
+    if (checked.ok) config.s3.storageClass = { value: checked.value, line };
+    else checker.report(path, `s3.storage_class ${checked.message}`);
+    return;
+  }
+  if (key === "sse_kms_key_id") {
+    if (text.trim() === "") checker.report(path, `s3.sse_kms_key_id must not be empty`);
+    else config.s3.sseKmsKeyId = { value: text, line };
     return;
   }
   const checked = key === "bucket" ? checkReplicaUrl(text) : checkHttpUrl(text);

@@ -103,7 +103,7 @@ export const RETENTION_KEYS: readonly (keyof RetentionSettings)[] = [
 
 /** The keys each section accepts, in the order the docs list them. */
 export const SECTION_KEYS: Record<string, readonly string[]> = {
-  s3: ["bucket", "endpoint", "region", "force_path_style"],
+  s3: ["bucket", "endpoint", "region", "force_path_style", "storage_class", "sse_kms_key_id"],
   sync: Object.keys(SYNC_KEYS),
   retention: RETENTION_KEYS,
   log: ["format", "level"],
@@ -273,4 +273,28 @@ export function checkHttpUrl(value: string): Checked<string> {
   return url && (url.protocol === "http:" || url.protocol === "https:") && url.host !== ""
     ? { ok: true, value }
     : { ok: false, message: `must be an http:// or https:// URL, got "${value}"` };
+}
+
+/** Storage classes objects can be read back from at once (a restore cannot wait for a thaw). */
+export const STORAGE_CLASSES = [
+  "STANDARD",
+  "STANDARD_IA",
+  "ONEZONE_IA",
+  "INTELLIGENT_TIERING",
+  "GLACIER_IR",
+  "REDUCED_REDUNDANCY",
+  "EXPRESS_ONEZONE",
+] as const;
+
+/** An S3 storage class walsync can restore from without a thaw. */
+export function checkStorageClass(value: string): Checked<string> {
+  if ((STORAGE_CLASSES as readonly string[]).includes(value)) return { ok: true, value };
+  if (value === "GLACIER" || value === "DEEP_ARCHIVE") {
+    return {
+      ok: false,
+      message:
+        `"${value}" needs a thaw before every read, so restores would fail; use GLACIER_IR or a lifecycle rule on old snapshots`,
+    };
+  }
+  return checkEnum(value, STORAGE_CLASSES);
 }

@@ -9,6 +9,7 @@ import {
   SECTION_KEYS,
   SYNC_VALUE_KINDS,
 } from "./config_schema.ts";
+import { ConfigError, parseConfig } from "./config_file.ts";
 
 Deno.test("describeValue quotes values the way TOML wrote them", () => {
   assert.deepEqual(
@@ -68,4 +69,35 @@ Deno.test("checkEnum, checkReplicaUrl and checkHttpUrl accept what they should",
   assert.equal(checkHttpUrl("https://s3.example.com").ok, true);
   assert.equal(checkHttpUrl("http://").ok, false);
   assert.equal(checkHttpUrl("s3://x").ok, false);
+});
+
+Deno.test("[s3] storage_class accepts classes readable at once and refuses archive ones", () => {
+  const config = parseConfig(
+    '[s3]\nbucket = "s3://b/p"\nstorage_class = "STANDARD_IA"\nsse_kms_key_id = "alias/walsync"\n',
+    "walsync.toml",
+    () => undefined,
+  );
+  assert.deepEqual(config.s3.storageClass, { value: "STANDARD_IA", line: 3 });
+  assert.deepEqual(config.s3.sseKmsKeyId, { value: "alias/walsync", line: 4 });
+  const problems = (text: string) => {
+    try {
+      parseConfig(text, "walsync.toml", () => undefined);
+    } catch (error) {
+      assert.ok(error instanceof ConfigError);
+      return error.message;
+    }
+    assert.fail("expected a ConfigError");
+  };
+  assert.equal(
+    problems('[s3]\nstorage_class = "GLACIER"\n'),
+    'walsync.toml:2: s3.storage_class "GLACIER" needs a thaw before every read, so restores would fail; use GLACIER_IR or a lifecycle rule on old snapshots',
+  );
+  assert.equal(
+    problems('[s3]\nstorage_class = "STANDARD_AI"\n'),
+    'walsync.toml:2: s3.storage_class must be one of "STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "REDUCED_REDUNDANCY", "EXPRESS_ONEZONE", got "STANDARD_AI"; did you mean "STANDARD_IA"?',
+  );
+  assert.equal(
+    problems('[s3]\nsse_kms_key_id = ""\n'),
+    "walsync.toml:2: s3.sse_kms_key_id must not be empty",
+  );
 });

@@ -9,6 +9,10 @@ export interface ReplicaOverrides {
   endpoint?: string;
   region?: string;
   forcePathStyle?: boolean;
+  /** e.g. "STANDARD_IA"; default the bucket's. */
+  storageClass?: string;
+  /** SSE-KMS key id or ARN. */
+  sseKmsKeyId?: string;
 }
 
 /**
@@ -29,7 +33,11 @@ export async function openReplicaUrl(
     if (overrides.region !== undefined) options.region = overrides.region;
     if (overrides.forcePathStyle !== undefined) options.forcePathStyle = overrides.forcePathStyle;
     const { S3ReplicaClient } = await import("./s3/s3_replica_client.ts");
-    return new S3ReplicaClient(options);
+    return new S3ReplicaClient({
+      ...options,
+      storageClass: overrides.storageClass,
+      sseKmsKeyId: overrides.sseKmsKeyId,
+    });
   }
   if (url.startsWith("file://")) {
     let path: string;
