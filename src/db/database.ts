@@ -112,6 +112,40 @@ export class Database implements ReadAt {
     this.#pinned = true;
   }
 
+  /**
+   * Moves the pinned read transaction to a fresh connection, never leaving the WAL unpinned:
+   * the new read starts before the old one ends. A read begun while the WAL was fully
+   * checkpointed sits in SQLite's read slot 0, which lets no checkpoint copy anything back
+   * (every application auto-checkpoint then scans the whole WAL in vain, on every commit); a
+   * read begun once new frames exist takes a real read mark, which still keeps the WAL from
+   * restarting but lets checkpoints progress up to it. Returns false when the new connection
+   * could not start its read now (busy): the old pin stays.
+   */
+  repin(): boolean {
+    if (!this.#pinned) throw new DatabaseError("Cannot move a read transaction that is not pinned");
+    const next = new DatabaseSync(this.path);
+    try {
+      next.exec(`PRAGMA busy_timeout=${DEFAULT_BUSY_TIMEOUT_MS}`);
+      next.exec("PRAGMA wal_autocheckpoint=0");
+      next.exec("BEGIN");
+      next.prepare("SELECT COUNT(*) FROM sqlite_schema").get();
+    } catch (error) {
+      next.close();
+      if (isBusyError(error)) return false;
+      throw error;
+    }
+    // SQLite keeps a descriptor whose inode other connections still lock open, so closing
+    // the old connection leaves the new one's locks (and ours) in place.
+    const previous = this.#conn;
+    this.#conn = next;
+    try {
+      previous.exec("COMMIT");
+    } finally {
+      previous.close();
+    }
+    return true;
+  }
+
   /** Ends the read transaction (only inside walsync's own checkpoint step). */
   unpin(): void {
     if (!this.#pinned) return;

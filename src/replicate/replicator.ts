@@ -93,6 +93,11 @@ export class Replicator {
   /** Our checkpoint copied and backfilled the whole generation at `state.wal` and re-pinned. */
   #generationComplete = false;
   #lastFingerprint: string | null = null;
+  /**
+   * The WAL fingerprint when the pin was taken, until the pin has been moved to a read mark
+   * past new frames (see `Database.repin`); null once moved.
+   */
+  #pinFingerprint: string | null = null;
   #lastCheckAt = 0;
   #lastChangeAt = Date.now();
   #checkpointPages: number;
@@ -208,6 +213,7 @@ export class Replicator {
     }
     this.#stagingFullWarned = false;
     const fingerprint = await this.#db.walFingerprint();
+    this.#movePinIfWritten(fingerprint);
     const now = Date.now();
     const unchanged = fingerprint === this.#lastFingerprint;
     if (unchanged && !options.force && now - this.#lastCheckAt < DEFAULT_FULL_CHECK_MS) {
@@ -223,6 +229,29 @@ export class Replicator {
       this.#lastFingerprint = null;
       await this.#reloadState();
       throw error;
+    }
+  }
+
+  /**
+   * True while the pin may sit in read slot 0 (taken on a fully checkpointed WAL): the
+   * supervisor then calls `movePin` as soon as the WAL changes, not only at the next sync.
+   */
+  get pinMayBeIdle(): boolean {
+    return this.#pinFingerprint !== null;
+  }
+
+  /** Moves the pin past frames the application wrote since it was taken (cheap otherwise). */
+  async movePin(): Promise<void> {
+    if (this.#closed || this.#pinFingerprint === null) return;
+    this.#movePinIfWritten(await this.#db.walFingerprint());
+  }
+
+  #movePinIfWritten(fingerprint: string): void {
+    if (this.#pinFingerprint === null || fingerprint === this.#pinFingerprint) return;
+    // The application wrote since we pinned: a read begun now takes a real read mark.
+    if (this.#db.repin()) {
+      this.#pinFingerprint = null;
+      this.#log.debug("pin moved past the new frames");
     }
   }
 
@@ -729,6 +758,7 @@ export class Replicator {
     for (let attempt = 0;; attempt++) {
       try {
         this.#db.pin();
+        this.#pinFingerprint = await this.#db.walFingerprint();
         return;
       } catch (error) {
         if (!isBusyError(error) || attempt >= PIN_RETRIES) throw error;

@@ -51,6 +51,7 @@ interface Entry {
   settings: DatabaseSettings;
   /** `onStartup`: a snapshot is owed before anything else. */
   startupSnapshot: boolean;
+  movingPin: boolean;
   /** Serializes sync/checkpoint/close on one database. */
   busy: Promise<unknown>;
   dirty: boolean;
@@ -132,6 +133,7 @@ export class Supervisor {
       settings,
       // A snapshot taken while opening (first sync, discontinuity) already serves.
       startupSnapshot: settings.onStartup && replicator.snapshotHistory.txid !== replicator.txid,
+      movingPin: false,
       busy: Promise.resolve(),
       dirty: true,
       nextSyncAt: 0,
@@ -151,6 +153,17 @@ export class Supervisor {
     const entry = this.#entries.get(path);
     if (!entry) return;
     entry.dirty = true;
+    if (entry.replicator.pinMayBeIdle && !entry.movingPin) {
+      // Right after walsync's checkpoint the pin may block every application checkpoint
+      // (read slot 0): move it at once rather than at the next sync.
+      entry.movingPin = true;
+      const run = entry.busy.then(() => entry.replicator.movePin()).catch((error) => {
+        this.#log.warn("could not move the read pin", { db: entry.name, error });
+      }).finally(() => {
+        entry.movingPin = false;
+      });
+      entry.busy = run;
+    }
     this.#wake?.();
   }
 
