@@ -6,12 +6,6 @@ import { UsageError, WalsyncError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit_codes.ts";
 import { writeErr, writeOut } from "./output.ts";
-import { EXPLAIN_HELP, explainCommand } from "./explain.ts";
-import { LIST_HELP, listCommand } from "./list.ts";
-import { RESTORE_HELP, restoreCommand } from "./restore.ts";
-import { SNAPSHOT_HELP, snapshotCommand } from "./snapshot.ts";
-import { VERIFY_HELP, verifyCommand } from "./verify.ts";
-import { WATCH_HELP, watchCommand } from "./watch.ts";
 
 export { writeErr, writeOut } from "./output.ts";
 
@@ -33,54 +27,78 @@ Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.`;
 
 type Command = (args: string[]) => Promise<number> | number;
 
-const COMMANDS: Record<string, Command> = {
-  version: () => {
-    writeOut(`walsync ${VERSION} (deno ${Deno.version.deno})`);
-    return EXIT_OK;
+interface CommandModule {
+  run: Command;
+  help: string;
+}
+
+/**
+ * Each command's code loads only when that command runs, so the daemon does not carry the
+ * others' modules (resident memory grows with the module graph).
+ */
+const MODULES: Record<string, () => Promise<CommandModule>> = {
+  watch: async () => {
+    const m = await import("./watch.ts");
+    return { run: m.watchCommand, help: m.WATCH_HELP };
   },
-  help: (args) => {
-    const topic = args[0];
-    if (topic === undefined) {
-      writeOut(USAGE);
-      return EXIT_OK;
-    }
-    const text = HELP[topic];
-    if (!text) {
-      throw new UsageError(`No help for "${topic}"; commands: ${Object.keys(COMMANDS).join(", ")}`);
-    }
-    writeOut(text);
-    return EXIT_OK;
+  restore: async () => {
+    const m = await import("./restore.ts");
+    return { run: m.restoreCommand, help: m.RESTORE_HELP };
   },
-  watch: watchCommand,
-  restore: restoreCommand,
-  snapshot: snapshotCommand,
-  list: listCommand,
-  verify: verifyCommand,
-  explain: explainCommand,
+  snapshot: async () => {
+    const m = await import("./snapshot.ts");
+    return { run: m.snapshotCommand, help: m.SNAPSHOT_HELP };
+  },
+  list: async () => {
+    const m = await import("./list.ts");
+    return { run: m.listCommand, help: m.LIST_HELP };
+  },
+  verify: async () => {
+    const m = await import("./verify.ts");
+    return { run: m.verifyCommand, help: m.VERIFY_HELP };
+  },
+  explain: async () => {
+    const m = await import("./explain.ts");
+    return { run: m.explainCommand, help: m.EXPLAIN_HELP };
+  },
+  version: () => Promise.resolve({ run: printVersion, help: VERSION_HELP }),
+  help: () => Promise.resolve({ run: printHelp, help: HELP_HELP }),
 };
 
-const HELP: Record<string, string> = {
-  watch: WATCH_HELP,
-  restore: RESTORE_HELP,
-  snapshot: SNAPSHOT_HELP,
-  list: LIST_HELP,
-  verify: VERIFY_HELP,
-  explain: EXPLAIN_HELP,
-  version: `Usage: walsync version
+const VERSION_HELP = `Usage: walsync version
 
 Prints walsync's version and the Deno version it runs on (also: walsync --version).
 
 Example:
-  walsync version`,
-  help: `Usage: walsync help [COMMAND]
+  walsync version`;
+
+const HELP_HELP = `Usage: walsync help [COMMAND]
 
 Prints the list of commands, or one command's usage, options and examples (the same as
 walsync COMMAND --help).
 
 Examples:
   walsync help
-  walsync help restore`,
-};
+  walsync help restore`;
+
+function printVersion(): number {
+  writeOut(`walsync ${VERSION} (deno ${Deno.version.deno})`);
+  return EXIT_OK;
+}
+
+async function printHelp(args: string[]): Promise<number> {
+  const topic = args[0];
+  if (topic === undefined) {
+    writeOut(USAGE);
+    return EXIT_OK;
+  }
+  const load = MODULES[topic];
+  if (!load) {
+    throw new UsageError(`No help for "${topic}"; commands: ${Object.keys(MODULES).join(", ")}`);
+  }
+  writeOut((await load()).help);
+  return EXIT_OK;
+}
 
 /** Runs one CLI invocation and returns its exit code; never throws. */
 export async function main(args: string[]): Promise<number> {
@@ -90,17 +108,18 @@ export async function main(args: string[]): Promise<number> {
       writeOut(USAGE);
       return name === undefined ? EXIT_USAGE : EXIT_OK;
     }
-    if (name === "--version" || name === "-V") return await COMMANDS.version(rest);
-    const command = COMMANDS[name];
-    if (!command) {
+    if (name === "--version" || name === "-V") return printVersion();
+    const load = MODULES[name];
+    if (!load) {
       throw new UsageError(`Unknown command "${name}"; run "walsync help" for the list`);
     }
+    const command = await load();
     // Commands without options of their own still answer --help.
     if ((name === "version" || name === "help") && (rest[0] === "--help" || rest[0] === "-h")) {
-      writeOut(HELP[name]);
+      writeOut(command.help);
       return EXIT_OK;
     }
-    return await command(rest);
+    return await command.run(rest);
   } catch (error) {
     if (error instanceof UsageError) {
       writeErr(`error: ${error.message}`);
