@@ -103,6 +103,17 @@ Deno.test("config errors exit 2 naming file, line and key, with a did-you-mean, 
   });
 });
 
+Deno.test("a --config file that does not exist is a usage error naming it", async () => {
+  await withDir(async (dir) => {
+    for (const command of ["watch", "explain", "restore", "list"]) {
+      const args = command === "restore" ? ["restore", "app.db", "-o", `${dir}/out.db`] : [command];
+      const run = await runWalsync([...args, "--config", `${dir}/missing.toml`]);
+      assertExit(run, 2);
+      assert.match(run.stderr, new RegExp(`Config file ".*missing\\.toml" not found`));
+    }
+  });
+});
+
 Deno.test("two literal databases with one file name collide: an error naming both entries' lines", async () => {
   await withDir(async (dir) => {
     writeRows(`${dir}/x/app.db`, "x");
