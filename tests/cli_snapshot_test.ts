@@ -68,27 +68,47 @@ Deno.test("snapshot ships pending commits, stores a level-9 snapshot and reports
 });
 
 Deno.test({
-  name: "snapshot refuses a database a running watch replicates, naming the lock",
+  name: "snapshot asks a running watch to take it, and refuses a replica that watch does not write",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
     await withDir(async (dir) => {
       const app = openWalDatabase(`${dir}/app.db`);
-      app.exec("CREATE TABLE t (id INTEGER PRIMARY KEY)");
+      app.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)");
       const replica = `file://${dir}/replica`;
       const watch = new WalsyncProcess(["watch", `${dir}/app.db`, "-b", replica]);
       try {
         await watch.ready();
-        const run = await runWalsync(["snapshot", `${dir}/app.db`, "-b", replica]);
-        assert.equal(run.code, 1);
-        assert.match(run.stderr, /Another walsync process is replicating ".*app\.db"/);
-        assert.equal(run.stdout, "");
+        app.exec("INSERT INTO t (v) VALUES (randomblob(20000))");
+
+        const run = await runWalsync(["snapshot", `${dir}/app.db`, "-b", replica, "--json"]);
+        assert.equal(run.code, 0, run.stderr);
+        const report = JSON.parse(run.stdout);
+        assert.equal(report.takenBy, "the running walsync");
+        assert.equal(report.replica, replica);
+        // The daemon's level-9 file for that TXID is in the replica already.
+        assert.deepEqual(await levelFiles(`${dir}/replica/app.db`, 9), [
+          `0000000000000001-${report.txidHex}.ltx`,
+        ]);
+        assert.match(watch.stderr, /"msg":"snapshot requested by walsync snapshot"/);
+
+        const other = await runWalsync(["snapshot", `${dir}/app.db`, "-b", `file://${dir}/other`]);
+        assert.equal(other.code, 1);
+        assert.match(
+          other.stderr,
+          new RegExp(`replicates "app\\.db" to ${replica}, not to file://${dir}/other`),
+        );
+        assert.equal(other.stdout, "");
       } finally {
         const { code } = await watch.stop();
         assert.equal(code, 0);
-        app.close();
       }
-      assert.deepEqual(await levelFiles(`${dir}/replica/app.db`, 9), []);
+      const out = `${dir}/restored.db`;
+      assert.equal((await runWalsync(["restore", "app.db", "-o", out, "-b", replica])).code, 0);
+      const restored = new DatabaseSync(out);
+      assert.deepEqual(dumpDatabase(restored), dumpDatabase(app));
+      restored.close();
+      app.close();
     });
   },
 });

@@ -2,14 +2,21 @@
 import { formatChecksum } from "../checksum/database_checksum.ts";
 import { formatTxid, SNAPSHOT_LEVEL } from "../ltx/ltx_header.ts";
 import { Replicator } from "../replicate/replicator.ts";
-import { UsageError } from "../errors.ts";
+import { UsageError, WalsyncError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { ReplicaClient } from "../replica/replica_client.ts";
+import { readLockOwner, StagingLockedError } from "../replicate/staging.ts";
+import { waitForSnapshotAnswer, writeSnapshotRequest } from "../replicate/snapshot_request.ts";
 import { absolutePath, parseCommandArgs, stringFlag } from "./args.ts";
 import { resolveCommandDatabase } from "./command_config.ts";
 import { EXIT_OK } from "./exit_codes.ts";
 import { createProgress } from "./progress.ts";
 import { REPLICA_FLAGS, REPLICA_FLAGS_HELP } from "./replica_flags.ts";
-import { holdReplicaLease } from "./replica_lease.ts";
+import { type HeldLease, holdReplicaLease } from "./replica_lease.ts";
 import { makeLogger, writeJson, writeOut } from "./output.ts";
+
+/** How long to wait for a running walsync to take and upload a requested snapshot. */
+const REQUEST_TIMEOUT_MS = 30 * 60_000;
 
 export const SNAPSHOT_HELP = `Usage: walsync snapshot DB [-b URL] [options]
 
@@ -17,9 +24,11 @@ Takes a full snapshot of database DB now: first ships any commits not yet replic
 stores the whole database as the next TXID at level 0 and as a level-9 snapshot (1-TXID),
 and uploads both before exiting. Restores after this read the snapshot plus what follows.
 
-The database must not be replicated by a running "walsync watch" at the same time (it holds
-the database's staging lock); a daemon takes scheduled snapshots itself (see [sync]
-snapshot_interval, max_changes, max_interval, on_idle, on_startup in walsync.toml).
+When a running "walsync watch" replicates the database (it holds the database's staging
+lock), the command asks it instead (a request file beside the database, then SIGUSR1) and
+waits for it to take and upload the snapshot; the replica must be the one it writes to. A
+daemon also takes snapshots by itself (see [sync] snapshot_interval, max_changes,
+max_interval, on_idle, on_startup in walsync.toml).
 
 Options:
 ${REPLICA_FLAGS_HELP}
@@ -61,11 +70,23 @@ export async function snapshotCommand(args: string[]): Promise<number> {
   );
   await assertDatabaseFile(path);
   const startedAt = performance.now();
-  const controller = new AbortController();
-  const lease = await holdReplicaLease(client, { logger, controller });
-  let replicator: Replicator | null = null;
+  const json = parsed.values.json === true;
+  let replicator: Replicator;
   try {
     replicator = await Replicator.open(path, { name, client, logger });
+  } catch (error) {
+    if (!(error instanceof StagingLockedError)) throw error;
+    // A running `walsync watch` holds the database: ask it to take the snapshot.
+    const answer = await askRunningWalsync(error, client.location, logger);
+    const sizeBytes = await snapshotSize(client, name, answer.txid);
+    report({ name, path, ...answer, startedAt, json, sizeBytes, by: "the running walsync" });
+    return EXIT_OK;
+  }
+  const controller = new AbortController();
+  let closed = false;
+  let lease: HeldLease | null = null;
+  try {
+    lease = await holdReplicaLease(client, { logger, controller });
     await replicator.sync({ force: true });
     const progress = createProgress({ label: `snapshot ${name}` });
     const result = await replicator.snapshot("requested by walsync snapshot", {
@@ -75,34 +96,110 @@ export async function snapshotCommand(args: string[]): Promise<number> {
     const txid = result.txid!;
     const checksum = formatChecksum(replicator.databaseChecksum);
     await replicator.close({ upload: true, signal: controller.signal });
-    replicator = null;
+    closed = true;
     if (lease.lost) throw lease.lost;
-    const files = await client.listFiles(name, SNAPSHOT_LEVEL);
-    const stored = files.find((f) => f.maxTxid === txid);
-    const report = {
+    const sizeBytes = await snapshotSize(client, name, txid);
+    report({ name, path, replica: client.location, txid, checksum, startedAt, json, sizeBytes });
+    return EXIT_OK;
+  } finally {
+    if (!closed) await replicator.close({ upload: false }).catch(() => {});
+    controller.abort();
+    await lease?.release();
+  }
+}
+
+function report(result: {
+  name: string;
+  path: string;
+  replica: string;
+  txid: number;
+  checksum: string;
+  startedAt: number;
+  json: boolean;
+  sizeBytes: number | null;
+  /** Who took it, when not this process. */
+  by?: string;
+}): void {
+  const { name, txid, replica, checksum } = result;
+  if (result.json) {
+    writeJson({
       name,
-      path,
-      replica: client.location,
+      path: result.path,
+      replica,
       txid,
       txidHex: formatTxid(txid),
       level: SNAPSHOT_LEVEL,
-      sizeBytes: stored?.sizeBytes ?? null,
+      sizeBytes: result.sizeBytes,
       checksum,
-      elapsedMs: Math.round(performance.now() - startedAt),
-    };
-    if (parsed.values.json) writeJson(report);
-    else {
-      writeOut(
-        `snapshot ${name}: TXID ${txid} (${
-          formatTxid(txid)
-        }) at level ${SNAPSHOT_LEVEL} in ${client.location}, checksum ${checksum}`,
-      );
-    }
-    return EXIT_OK;
-  } finally {
-    await replicator?.close({ upload: false }).catch(() => {});
-    controller.abort();
-    await lease.release();
+      takenBy: result.by ?? "this process",
+      elapsedMs: Math.round(performance.now() - result.startedAt),
+    });
+    return;
+  }
+  const by = result.by ? ` (taken by ${result.by})` : "";
+  writeOut(
+    `snapshot ${name}: TXID ${txid} (${
+      formatTxid(txid)
+    }) at level ${SNAPSHOT_LEVEL} in ${replica}, checksum ${checksum}${by}`,
+  );
+}
+
+async function snapshotSize(
+  client: ReplicaClient,
+  name: string,
+  txid: number,
+): Promise<number | null> {
+  const files = await client.listFiles(name, SNAPSHOT_LEVEL);
+  return files.find((f) => f.maxTxid === txid)?.sizeBytes ?? null;
+}
+
+/**
+ * Asks the `walsync watch` that holds the database's staging lock to take the snapshot: a
+ * request file, SIGUSR1, then its answer (see snapshot_request.ts).
+ */
+async function askRunningWalsync(
+  locked: StagingLockedError,
+  replica: string,
+  logger: Logger,
+): Promise<{ txid: number; checksum: string; replica: string }> {
+  const owner = await readLockOwner(locked.dir);
+  if (!owner?.snapshotRequests || Deno.build.os === "windows") {
+    throw new WalsyncError(
+      `${locked.message}; it does not take snapshot requests (walsync watch on Linux or macOS does)`,
+    );
+  }
+  const id = crypto.randomUUID();
+  await writeSnapshotRequest(locked.dir, { id, replica });
+  try {
+    Deno.kill(owner.pid, "SIGUSR1");
+  } catch (error) {
+    throw new WalsyncError(
+      `The walsync process ${owner.pid} holding "${locked.dir}/lock" could not be signalled: ${
+        (error as Error).message
+      }`,
+    );
+  }
+  logger.info("asked the running walsync to take the snapshot", { pid: owner.pid });
+  const answer = await waitForSnapshotAnswer(locked.dir, id, {
+    timeoutMs: REQUEST_TIMEOUT_MS,
+    isAlive: () => processAlive(owner.pid),
+  });
+  if (!answer.ok) {
+    throw new WalsyncError(
+      `The running walsync (pid ${owner.pid}) could not take the snapshot: ${answer.error}`,
+    );
+  }
+  return answer;
+}
+
+/** Whether `pid` runs (Linux: /proc; elsewhere assumed). */
+function processAlive(pid: number): boolean {
+  if (Deno.build.os !== "linux") return true;
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -132,12 +132,16 @@ export async function watchCommand(args: string[]): Promise<number> {
   };
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   for (const signal of signals) Deno.addSignalListener(signal, onSignal);
+  // `walsync snapshot` on a database this daemon replicates leaves a request and sends SIGUSR1.
+  const servesSnapshotRequests = Deno.build.os !== "windows";
   const supervisor = new Supervisor({
     client,
     syncIntervalMs: global.syncIntervalMs,
     logger,
-    replicator: { maxStagingBytes: global.maxStagingBytes },
+    replicator: { maxStagingBytes: global.maxStagingBytes, servesSnapshotRequests },
   });
+  const onSnapshotRequest = () => void supervisor.serveSnapshotRequests();
+  if (servesSnapshotRequests) Deno.addSignalListener("SIGUSR1", onSnapshotRequest);
   let lease: Awaited<ReturnType<typeof holdReplicaLease>> | null = null;
   try {
     lease = await holdReplicaLease(client, { logger, controller });
@@ -167,6 +171,7 @@ export async function watchCommand(args: string[]): Promise<number> {
     controller.abort();
     await lease?.release();
     for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
+    if (servesSnapshotRequests) Deno.removeSignalListener("SIGUSR1", onSnapshotRequest);
   }
   if (lease?.lost) throw lease.lost;
   return EXIT_OK;

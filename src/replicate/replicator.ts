@@ -65,6 +65,11 @@ export interface ReplicatorOptions {
   idleCheckpointMs?: number;
   maxStagingBytes?: number;
   logger?: Logger;
+  /**
+   * This process answers `walsync snapshot` requests for the database (on SIGUSR1, see
+   * snapshot_request.ts); recorded in the staging lock file for the requester to see.
+   */
+  servesSnapshotRequests?: boolean;
 }
 
 export interface SnapshotOptions {
@@ -127,7 +132,9 @@ export class Replicator {
 
   /** Opens the database and its staging area and works out where replication stands. */
   static async open(path: string, options: ReplicatorOptions): Promise<Replicator> {
-    const staging = await Staging.open(options.stagingDir ?? defaultStagingDir(path), path);
+    const staging = await Staging.open(options.stagingDir ?? defaultStagingDir(path), path, {
+      servesSnapshotRequests: options.servesSnapshotRequests,
+    });
     let db: Database;
     try {
       db = await openWithRetry(path);

@@ -26,7 +26,33 @@ export interface StagedFile extends LtxFileKey {
 }
 
 /** Another process holds the staging lock. */
-export class StagingLockedError extends WalsyncError {}
+export class StagingLockedError extends WalsyncError {
+  /** The staging directory whose lock is held. */
+  readonly dir: string;
+
+  constructor(message: string, dir: string) {
+    super(message);
+    this.dir = dir;
+  }
+}
+
+/** What the lock holder writes into the lock file: who it is and what it answers. */
+export interface LockOwner {
+  pid: number;
+  /** The holder serves `snapshot-request.json` files when sent SIGUSR1. */
+  snapshotRequests: boolean;
+}
+
+/** The lock file's owner record, or null if there is none (or it is unreadable). */
+export async function readLockOwner(dir: string): Promise<LockOwner | null> {
+  try {
+    const owner = JSON.parse(await Deno.readTextFile(`${dir}/lock`));
+    if (Number.isSafeInteger(owner?.pid) && owner.pid > 0) {
+      return { pid: owner.pid, snapshotRequests: owner.snapshotRequests === true };
+    }
+  } catch { /* no owner record */ }
+  return null;
+}
 
 /** The default staging directory for a database file. */
 export function defaultStagingDir(dbPath: string): string {
@@ -46,15 +72,26 @@ export class Staging {
   }
 
   /** Opens (creating) the staging directory and takes its exclusive lock. */
-  static async open(dir: string, dbPath: string): Promise<Staging> {
+  static async open(
+    dir: string,
+    dbPath: string,
+    options: { servesSnapshotRequests?: boolean } = {},
+  ): Promise<Staging> {
     await Deno.mkdir(`${dir}/${PENDING}`, { recursive: true });
     const lock = await Deno.open(`${dir}/lock`, { read: true, write: true, create: true });
     if (!(await lock.tryLock(true))) {
       lock.close();
       throw new StagingLockedError(
         `Another walsync process is replicating "${dbPath}" (lock "${dir}/lock" is held); stop it first`,
+        dir,
       );
     }
+    const owner: LockOwner = {
+      pid: Deno.pid,
+      snapshotRequests: options.servesSnapshotRequests === true,
+    };
+    await lock.truncate(0);
+    await lock.write(new TextEncoder().encode(JSON.stringify(owner)));
     // Remove temp files a crash may have left; they were never acknowledged.
     for await (const entry of Deno.readDir(`${dir}/${PENDING}`)) {
       if (entry.name.endsWith(".tmp")) await Deno.remove(`${dir}/${PENDING}/${entry.name}`);

@@ -10,6 +10,12 @@ import type { ReplicaClient } from "../replica/replica_client.ts";
 import { ChangeWatcher } from "../watch/change_watcher.ts";
 import { Replicator, type ReplicatorOptions } from "./replicator.ts";
 import { snapshotDue, type SnapshotPolicy } from "./snapshot_policy.ts";
+import {
+  type SnapshotAnswer,
+  takeSnapshotRequests,
+  writeSnapshotAnswer,
+} from "./snapshot_request.ts";
+import { formatChecksum } from "../checksum/database_checksum.ts";
 
 export const DEFAULT_SYNC_INTERVAL_MS = 1000;
 export const DEFAULT_SYNC_CONCURRENCY = 8;
@@ -269,6 +275,55 @@ export class Supervisor {
     });
     entry.busy = run;
     await run;
+  }
+
+  /**
+   * Answers `walsync snapshot` requests waiting in the databases' staging directories (the
+   * command sends SIGUSR1 after writing one): snapshot, upload, answer, each in its
+   * database's queue. Only called on demand, so it costs nothing otherwise.
+   */
+  async serveSnapshotRequests(): Promise<void> {
+    for (const entry of this.#entries.values()) {
+      let requests;
+      try {
+        requests = await takeSnapshotRequests(entry.replicator.stagingDir);
+      } catch (error) {
+        this.#log.warn("could not read snapshot requests", { db: entry.name, error });
+        continue;
+      }
+      for (const request of requests) {
+        const run = entry.busy.then(async () => {
+          let answer: SnapshotAnswer;
+          try {
+            answer = await this.#requestedSnapshot(entry, request.replica);
+          } catch (error) {
+            answer = { ok: false, error: (error as Error).message };
+          }
+          this.#log.info("snapshot requested by walsync snapshot", { db: entry.name, ...answer });
+          await writeSnapshotAnswer(entry.replicator.stagingDir, request.id, answer);
+        }).catch((error) => {
+          this.#log.error("could not answer a snapshot request", { db: entry.name, error });
+        });
+        entry.busy = run;
+      }
+    }
+  }
+
+  async #requestedSnapshot(entry: Entry, replica: string): Promise<SnapshotAnswer> {
+    if (replica !== this.client.location) {
+      throw new WalsyncError(
+        `This walsync replicates "${entry.name}" to ${this.client.location}, not to ${replica}`,
+      );
+    }
+    const { replicator } = entry;
+    const { txid } = await replicator.snapshot("requested by walsync snapshot");
+    const checksum = formatChecksum(replicator.databaseChecksum);
+    while (entry.uploading) await new Promise((r) => setTimeout(r, 10));
+    await this.#uploadEntry(entry, true);
+    if (txid === null || replicator.uploadedTxid < txid) {
+      throw new WalsyncError(`The snapshot of "${entry.name}" was staged but not uploaded yet`);
+    }
+    return { ok: true, txid, checksum, replica: this.client.location };
   }
 
   /** The snapshot policy: on start-up if asked, then whenever a trigger fires. */
