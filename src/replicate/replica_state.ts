@@ -5,6 +5,8 @@
  */
 import { writeFileDurably } from "../durable.ts";
 import { WalsyncError } from "../errors.ts";
+import type { WalHeader } from "../wal/wal_header.ts";
+import type { WalScan } from "../wal/wal_reader.ts";
 import { PageChecksums } from "./page_checksums.ts";
 
 const STATE_FORMAT = 1;
@@ -123,4 +125,22 @@ export async function loadState(path: string): Promise<ReplicaState | null> {
     throw error;
   }
   return decodeState(bytes, path);
+}
+
+/** True if `header` is the WAL generation `cursor` points into. */
+export function sameGeneration(header: WalHeader, cursor: WalCursor): boolean {
+  return header.salt1 === cursor.salt1 && header.salt2 === cursor.salt2 &&
+    header.checkpointSeq === cursor.checkpointSeq;
+}
+
+/** The cursor after the last commit `scan` found. */
+export function cursorOf(header: WalHeader, scan: WalScan): WalCursor {
+  return {
+    salt1: header.salt1,
+    salt2: header.salt2,
+    checkpointSeq: header.checkpointSeq,
+    offset: scan.commit.offset,
+    checksum1: scan.commit.checksum1,
+    checksum2: scan.commit.checksum2,
+  };
 }

@@ -11,7 +11,6 @@
  * - anything else that changes the WAL generation (or a restart of walsync itself while the
  *   WAL moved on) is unexplained and answered with a snapshot, never with a silent gap.
  */
-import { lockPgno } from "../checksum/database_checksum.ts";
 import { Database, isBusyError } from "../db/database.ts";
 import { FormatError, WalsyncError } from "../errors.ts";
 import { LtxEncoder } from "../ltx/ltx_encoder.ts";
@@ -21,15 +20,18 @@ import type { ReplicaClient } from "../replica/replica_client.ts";
 import { WAL_HEADER_SIZE, type WalHeader } from "../wal/wal_header.ts";
 import { readWalHeader, scanWal, WalReader, type WalScan } from "../wal/wal_reader.ts";
 import { PageChecksums } from "./page_checksums.ts";
+import { type SnapshotOptions, stageSnapshot } from "./snapshot_writer.ts";
 import {
+  cursorOf,
   loadState,
   type ReplicaState,
+  sameGeneration,
   saveState,
   type SnapshotHistory,
   StateError,
   type WalCursor,
 } from "./replica_state.ts";
-import { defaultStagingDir, type StagedFile, Staging } from "./staging.ts";
+import { defaultStagingDir, Staging } from "./staging.ts";
 
 /** Checkpoint (PASSIVE) once the WAL holds this many frames. */
 export const DEFAULT_CHECKPOINT_PAGES = 1000;
@@ -44,15 +46,11 @@ export const DEFAULT_IDLE_CHECKPOINT_MS = 60_000;
 export const DEFAULT_MAX_STAGING_BYTES = 1024 ** 3;
 /** Tries at a snapshot while the WAL keeps restarting under it. */
 const SNAPSHOT_ATTEMPTS = 3;
-/** Snapshots above this size are hashed with `node:crypto` (faster, but loads more code). */
-const LARGE_SNAPSHOT_BYTES = 16 * 1024 * 1024;
 /** Even when the WAL looks unchanged, look inside it this often (mtime can be coarse). */
 export const DEFAULT_FULL_CHECK_MS = 10_000;
 /** How long opening a database rides out "database is locked" before giving up. */
 export const DEFAULT_OPEN_TIMEOUT_MS = 30_000;
 const PIN_RETRIES = 50;
-/** A snapshot reports progress every this many pages. */
-const PROGRESS_PAGES = 256;
 const PIN_RETRY_DELAY_MS = 10;
 
 export interface ReplicatorOptions {
@@ -70,11 +68,6 @@ export interface ReplicatorOptions {
    * snapshot_request.ts); recorded in the staging lock file for the requester to see.
    */
   servesSnapshotRequests?: boolean;
-}
-
-export interface SnapshotOptions {
-  /** Bytes of pages read so far and in all (both files of a snapshot count). */
-  onProgress?: (doneBytes: number, totalBytes: number) => void;
 }
 
 export interface SyncResult {
@@ -391,65 +384,16 @@ export class Replicator {
     }
     const pageSize = this.#db.pageSize;
     const createdAt = new Date();
-    const pages = new PageChecksums(pageSize);
-    const levels = txid === 1 ? [0] : [0, SNAPSHOT_LEVEL];
-    // Like Litestream's own snapshots, record the WAL range the copy covers (from the header
-    // to the last commit): Litestream, taking the replica over, checks its WAL against the
-    // last level-0 file's range, and cannot continue after a file without one.
-    const walFields = {
-      walOffset: WAL_HEADER_SIZE,
-      walSize: scan && scan.commit.frameCount > 0 ? scan.commit.offset - WAL_HEADER_SIZE : 0,
-      walSalt1: header?.salt1 ?? 0,
-      walSalt2: header?.salt2 ?? 0,
-    };
-    const encoders = levels.map((level) =>
-      new LtxEncoder(newLtxHeader({
-        pageSize,
-        commit: pageCount,
-        minTxid: level === 0 ? txid : 1,
-        maxTxid: txid,
-        timestampMs: createdAt.getTime(),
-        ...walFields,
-      }))
-    );
-    // Both files hold the same pages; produce them in one pass, the second through a temp.
-    const buffer = new Uint8Array(pageSize);
-    const lock = lockPgno(pageSize);
-    const totalBytes = pageCount * pageSize * levels.length;
-    let doneBytes = 0;
-    const writeAll = async (
-      write: (chunk: Uint8Array) => Promise<void>,
-      encoder: LtxEncoder,
-      checksums: PageChecksums | null,
-    ) => {
-      await write(encoder.encodeHeader());
-      for (let pgno = 1; pgno <= pageCount; pgno++) {
-        if (pgno === lock) continue;
-        await this.#readCurrentPage(pgno, scan, buffer);
-        checksums?.set(pgno, buffer);
-        await write(encoder.encodePage(pgno, buffer));
-        doneBytes += pageSize;
-        if (pgno % PROGRESS_PAGES === 0) options.onProgress?.(doneBytes, totalBytes);
-      }
-      await write(encoder.finish().bytes);
-      options.onProgress?.(doneBytes, totalBytes);
-    };
-    const staged: StagedFile[] = [];
-    for (let i = 0; i < levels.length; i++) {
-      staged.push(
-        await this.#staging.stage(
-          { level: levels[i], minTxid: i === 0 ? txid : 1, maxTxid: txid },
-          {
-            createdAt,
-            get databaseChecksum() {
-              return pages.value;
-            },
-          },
-          (write) => writeAll(write, encoders[i], i === 0 ? pages : null),
-          { large: pageCount * pageSize > LARGE_SNAPSHOT_BYTES },
-        ),
-      );
-    }
+    const { staged, pages } = await stageSnapshot(this.#staging, {
+      txid,
+      pageSize,
+      pageCount,
+      header,
+      scan,
+      createdAt,
+      readPage: (pgno, buffer) => this.#readCurrentPage(pgno, scan, buffer),
+      onProgress: options.onProgress,
+    });
     if (header && !(await this.#sameWalGeneration(header))) {
       for (const file of staged) await this.#staging.remove(file);
       return null;
@@ -790,22 +734,6 @@ async function openWithRetry(path: string): Promise<Database> {
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }
-}
-
-function sameGeneration(header: WalHeader, cursor: WalCursor): boolean {
-  return header.salt1 === cursor.salt1 && header.salt2 === cursor.salt2 &&
-    header.checkpointSeq === cursor.checkpointSeq;
-}
-
-function cursorOf(header: WalHeader, scan: WalScan): WalCursor {
-  return {
-    salt1: header.salt1,
-    salt2: header.salt2,
-    checkpointSeq: header.checkpointSeq,
-    offset: scan.commit.offset,
-    checksum1: scan.commit.checksum1,
-    checksum2: scan.commit.checksum2,
-  };
 }
 
 function framesBefore(offset: number, pageSize: number): number {
