@@ -46,7 +46,7 @@ export interface SupervisorOptions {
   replicator?: Partial<Omit<ReplicatorOptions, "name" | "client" | "logger">>;
   /** Defaults for every database's settings (`add` may override them per database). */
   defaults?: Partial<DatabaseSettings>;
-  /** Watch for file-system events (default true). */
+  /** Watch `-wal` files of databases synced "as soon as seen" (interval 0; default true). */
   watch?: boolean;
 }
 
@@ -148,7 +148,10 @@ export class Supervisor {
       nextUploadAt: 0,
       lastError: null,
     });
-    this.#watcher?.add(path);
+    // Events only matter to "ship as soon as seen" (interval 0): with an interval, every
+    // database is looked at (one stat) each interval anyway, and a writer committing flat out
+    // raises an event per write, which cost 0.7 of a core in measurements.
+    if (settings.syncIntervalMs === 0) this.#watcher?.add(path);
     this.#log.info("replicating", { db: name, path, txid: replicator.txid });
     this.#wake?.();
     return replicator;
