@@ -284,7 +284,8 @@ Deno.test("per-database settings from walsync.toml are honoured at run time", as
 });
 
 Deno.test({
-  name: "watch picks up a database that appears under a glob while it runs",
+  name:
+    "watch picks up a database that appears under a glob while it runs, and lets go of one that is deleted",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
@@ -308,6 +309,16 @@ Deno.test({
           }
           await new Promise((r) => setTimeout(r, 100));
         }
+        // A tenant deleted while walsync runs: its replication stops, its replica stays.
+        for (const suffix of ["", "-wal", "-shm"]) {
+          await Deno.remove(`${dir}/tenants/a/app.db${suffix}`).catch(() => {});
+        }
+        const stopped = /"msg":"stopped replicating","db":"a\/app\.db"/;
+        while (!stopped.test(walsync.stderr)) {
+          if (Date.now() > deadline) throw new Error(`a/app.db never let go:\n${walsync.stderr}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.equal(await exists(`${dir}/tenants/a/.app.db-walsync/lock`), true);
       } finally {
         const { code, stderr } = await walsync.stop();
         assert.equal(code, 0, stderr);
@@ -318,6 +329,12 @@ Deno.test({
         0,
       );
       assert.deepEqual(dumpFile(out), dumpFile(`${dir}/tenants/c/app.db`));
+      const a = `${dir}/restored-a.db`;
+      assertExit(
+        await runWalsync(["restore", "a/app.db", "-o", a, "-b", `file://${dir}/replica`]),
+        0,
+      );
+      assert.deepEqual(dumpFile(a).t.map((row) => (row as { tag: string }).tag), ["a", "a", "a"]);
     });
   },
 });

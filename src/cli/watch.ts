@@ -267,7 +267,30 @@ async function discoverUntilAborted(
         resolve();
       }
     });
-    if (!signal.aborted) await addDiscovered(supervisor, discovery, logger, signal);
+    if (signal.aborted) break;
+    await addDiscovered(supervisor, discovery, logger, signal);
+    // A database file that is gone (a tenant deleted): stop replicating it, and free its
+    // connection and staging lock; its replica stays.
+    for (const database of supervisor.databases) {
+      if (signal.aborted || (await fileExists(database.path))) continue;
+      logger.info("database file is gone; stopping its replication", {
+        db: database.name,
+        path: database.path,
+      });
+      await supervisor.remove(database.path);
+      discovery.forget(database.path);
+    }
+  }
+}
+
+/** Path-based (never opens the file, so no SQLite lock can be dropped). */
+async function fileExists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
   }
 }
 

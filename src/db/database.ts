@@ -123,12 +123,23 @@ export class Database implements ReadAt {
    */
   repin(): boolean {
     if (!this.#pinned) throw new DatabaseError("Cannot move a read transaction that is not pinned");
-    const next = new DatabaseSync(this.path);
+    let next: DatabaseSync;
+    try {
+      next = openExisting(this.path);
+    } catch {
+      return false; // deleted or replaced: keep the pin on the file we have
+    }
     try {
       next.exec(`PRAGMA busy_timeout=${DEFAULT_BUSY_TIMEOUT_MS}`);
       next.exec("PRAGMA wal_autocheckpoint=0");
       next.exec("BEGIN");
       next.prepare("SELECT COUNT(*) FROM sqlite_schema").get();
+      // The path must still name the file we hold; a replaced file is a different database.
+      if (!this.#sameFile()) {
+        next.exec("ROLLBACK");
+        next.close();
+        return false;
+      }
     } catch (error) {
       next.close();
       if (isBusyError(error)) return false;
@@ -168,7 +179,12 @@ export class Database implements ReadAt {
    * until `release()`. Never waits, so one busy database cannot stall the others.
    */
   tryWriteLock(): { release(): void } | null {
-    const conn = new DatabaseSync(this.path);
+    let conn: DatabaseSync;
+    try {
+      conn = openExisting(this.path);
+    } catch {
+      return null; // deleted: nothing to checkpoint
+    }
     try {
       conn.exec("PRAGMA busy_timeout=0");
       conn.exec("BEGIN IMMEDIATE");
@@ -242,6 +258,15 @@ export class Database implements ReadAt {
     this.#dbFile.close();
   }
 
+  /** True while the path still names the database file walsync holds open. */
+  #sameFile(): boolean {
+    try {
+      return Deno.statSync(this.path).ino === this.#dbFile.statSync().ino;
+    } catch {
+      return false;
+    }
+  }
+
   /** The `-wal` handle, reopened if the file was replaced since it was opened. */
   async #wal(): Promise<Deno.FsFile | null> {
     let ino: number | null;
@@ -260,6 +285,17 @@ export class Database implements ReadAt {
     this.#walIno = ino;
     return this.#walFile;
   }
+}
+
+/**
+ * A second connection to an existing database: never creates the file (a plain path would
+ * recreate a database deleted meanwhile as an empty one).
+ */
+function openExisting(path: string): DatabaseSync {
+  const url = new URL("file://");
+  url.pathname = path.replaceAll("%", "%25"); // the setter encodes the rest, but not "%"
+  url.search = "?mode=rw";
+  return new DatabaseSync(url);
 }
 
 /**

@@ -58,6 +58,8 @@ interface Entry {
   /** `onStartup`: a snapshot is owed before anything else. */
   startupSnapshot: boolean;
   movingPin: boolean;
+  /** Set by `remove`: no new work starts on it. */
+  removed: boolean;
   /** Serializes sync/checkpoint/close on one database. */
   busy: Promise<unknown>;
   dirty: boolean;
@@ -140,6 +142,7 @@ export class Supervisor {
       // A snapshot taken while opening (first sync, discontinuity) already serves.
       startupSnapshot: settings.onStartup && replicator.snapshotHistory.txid !== replicator.txid,
       movingPin: false,
+      removed: false,
       busy: Promise.resolve(),
       dirty: true,
       nextSyncAt: 0,
@@ -155,6 +158,29 @@ export class Supervisor {
     this.#log.info("replicating", { db: name, path, txid: replicator.txid });
     this.#wake?.();
     return replicator;
+  }
+
+  /**
+   * Stops replicating `path` (e.g. its file was deleted): finishes what runs, does a final
+   * sync and upload, then releases the database.
+   */
+  async remove(path: string): Promise<void> {
+    const entry = this.#entries.get(path);
+    if (!entry) return;
+    this.#entries.delete(path);
+    this.#watcher?.remove(path);
+    entry.removed = true;
+    await entry.busy;
+    while (entry.uploading) await new Promise((r) => setTimeout(r, 10));
+    try {
+      await entry.replicator.close({ upload: true });
+    } catch (error) {
+      this.#log.error("final sync or upload failed; staged files stay for the next start", {
+        db: entry.name,
+        error,
+      });
+    }
+    this.#log.info("stopped replicating", { db: entry.name, path });
   }
 
   /** A hint that `path` changed: sync it as soon as the interval allows. */
@@ -263,6 +289,7 @@ export class Supervisor {
 
   async #syncEntry(entry: Entry, force: boolean): Promise<void> {
     const run = entry.busy.then(async () => {
+      if (entry.removed) return;
       entry.dirty = false;
       entry.nextSyncAt = Date.now() + entry.settings.syncIntervalMs;
       try {
@@ -345,7 +372,7 @@ export class Supervisor {
   }
 
   async #uploadEntry(entry: Entry, final: boolean): Promise<void> {
-    if (entry.uploading || (this.#uploadSlots <= 0 && !final)) return;
+    if (entry.removed || entry.uploading || (this.#uploadSlots <= 0 && !final)) return;
     entry.uploading = true;
     this.#uploadSlots--;
     try {

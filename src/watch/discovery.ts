@@ -38,6 +38,11 @@ export class Discovery<T extends Candidate> {
     this.#reported.delete(path);
   }
 
+  /** `path` is no longer replicated: report it again if it reappears. */
+  forget(path: string): void {
+    this.#known.delete(path);
+  }
+
   /** Candidates not seen before whose file starts with the SQLite header. */
   async findNew(): Promise<T[]> {
     const found: T[] = [];
