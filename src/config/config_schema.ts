@@ -5,6 +5,7 @@
 import { formatDuration, parseDuration } from "./duration.ts";
 import { parseSize } from "./size.ts";
 import { suggest } from "./did_you_mean.ts";
+import { parseS3Url } from "../replica/s3/s3_layout.ts";
 
 /** How often and when changes are shipped, snapshotted and checkpointed. */
 export interface SyncSettings {
@@ -244,9 +245,15 @@ const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 export function checkReplicaUrl(value: string): Checked<string> {
   const hint = "use s3://bucket/prefix, file:///dir or a bucket name";
   if (/^s3:\/\//i.test(value)) {
-    return /^s3:\/\/[^/]+/i.test(value)
-      ? { ok: true, value }
-      : { ok: false, message: `"${value}" has no bucket name; ${hint}` };
+    if (!/^s3:\/\/[^/]+/i.test(value)) {
+      return { ok: false, message: `"${value}" has no bucket name; ${hint}` };
+    }
+    try {
+      parseS3Url(value); // the same rules the replica applies (bucket name, no credentials, …)
+    } catch (error) {
+      return { ok: false, message: `is not usable: ${(error as Error).message}` };
+    }
+    return { ok: true, value };
   }
   if (/^file:/i.test(value)) {
     return /^file:\/\/\//i.test(value)
@@ -269,6 +276,13 @@ export function checkHttpUrl(value: string): Checked<string> {
     url = new URL(value);
   } catch {
     url = undefined;
+  }
+  if (url && (url.username || url.password)) {
+    // Never echo it: the value holds a secret.
+    return {
+      ok: false,
+      message: "must not carry credentials; use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+    };
   }
   return url && (url.protocol === "http:" || url.protocol === "https:") && url.host !== ""
     ? { ok: true, value }

@@ -62,7 +62,7 @@ Deno.test("database entries accept every sync key except max_staging", () => {
 Deno.test("checkEnum, checkReplicaUrl and checkHttpUrl accept what they should", () => {
   assert.deepEqual(checkEnum("json", ["text", "json"]), { ok: true, value: "json" });
   assert.equal(checkEnum("JSON", ["text", "json"]).ok, false);
-  assert.deepEqual(checkReplicaUrl("s3://b/p/q"), { ok: true, value: "s3://b/p/q" });
+  assert.deepEqual(checkReplicaUrl("s3://bkt/p/q"), { ok: true, value: "s3://bkt/p/q" });
   assert.deepEqual(checkReplicaUrl("b.example-1"), { ok: true, value: "s3://b.example-1" });
   assert.equal(checkReplicaUrl("file:///").ok, true);
   assert.equal(checkReplicaUrl("relative/dir").ok, false);
@@ -73,7 +73,7 @@ Deno.test("checkEnum, checkReplicaUrl and checkHttpUrl accept what they should",
 
 Deno.test("[s3] storage_class accepts classes readable at once and refuses archive ones", () => {
   const config = parseConfig(
-    '[s3]\nbucket = "s3://b/p"\nstorage_class = "STANDARD_IA"\nsse_kms_key_id = "alias/walsync"\n',
+    '[s3]\nbucket = "s3://bkt/p"\nstorage_class = "STANDARD_IA"\nsse_kms_key_id = "alias/walsync"\n',
     "walsync.toml",
     () => undefined,
   );
@@ -100,4 +100,25 @@ Deno.test("[s3] storage_class accepts classes readable at once and refuses archi
     problems('[s3]\nsse_kms_key_id = ""\n'),
     "walsync.toml:2: s3.sse_kms_key_id must not be empty",
   );
+});
+
+Deno.test("[s3] values with credentials are refused without echoing them, and bucket names are checked", () => {
+  const message = (text: string) => {
+    try {
+      parseConfig(text, "walsync.toml", () => undefined);
+    } catch (error) {
+      assert.ok(error instanceof ConfigError);
+      return error.message;
+    }
+    assert.fail("expected a ConfigError");
+  };
+  const endpoint = message('[s3]\nendpoint = "http://AKIA:s3cr3t@127.0.0.1:9000"\n');
+  assert.equal(
+    endpoint,
+    "walsync.toml:2: s3.endpoint must not carry credentials; use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+  );
+  const bucket = message('[s3]\nbucket = "s3://AKIA:s3cr3t@bkt/p"\n');
+  assert.match(bucket, /^walsync\.toml:2: s3\.bucket is not usable: Replica URL must not carry/);
+  for (const text of [endpoint, bucket]) assert.doesNotMatch(text, /s3cr3t/);
+  assert.match(message('[s3]\nbucket = "s3://b/p"\n'), /has no valid bucket name \("b"\)/);
 });
