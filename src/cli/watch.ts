@@ -127,6 +127,7 @@ export async function watchCommand(args: string[]): Promise<number> {
   // Listen before opening anything: a signal during startup still ends in a clean stop.
   const controller = new AbortController();
   const onSignal = () => {
+    if (controller.signal.aborted) return; // a second signal (e.g. from a process group)
     logger.info("stopping: final sync and upload");
     controller.abort();
   };
