@@ -2,14 +2,14 @@
  * `walsync explain`: prints the fully resolved configuration — every database with its
  * replica and effective settings, and where each value comes from — without doing anything.
  */
+import { resolveDatabases } from "../config/config_file.ts";
 import {
   DEFAULT_RETENTION_SETTINGS,
-  resolveDatabases,
   type RetentionSettings,
   SYNC_TOML_KEYS,
+  SYNC_VALUE_KINDS,
   type SyncSettings,
-} from "../config/config_file.ts";
-import { SYNC_VALUE_KINDS } from "../config/config_schema.ts";
+} from "../config/config_schema.ts";
 import { formatDuration } from "../config/duration.ts";
 import {
   describeSource,

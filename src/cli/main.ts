@@ -7,8 +7,6 @@ import { VERSION } from "../version.ts";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit_codes.ts";
 import { writeErr, writeOut } from "./output.ts";
 
-export { writeErr, writeOut } from "./output.ts";
-
 const USAGE = `walsync ${VERSION} — continuous WAL replication for many SQLite databases
 
 Usage: walsync <command> [options]

@@ -17,15 +17,6 @@ import type { EnvLookup } from "./env_expand.ts";
 import { defaultName, expandGlob, resolvePath } from "./glob.ts";
 import { tomlLines } from "./toml_lines.ts";
 
-// The CLI takes the whole config API from this module.
-export {
-  DEFAULT_RETENTION_SETTINGS,
-  DEFAULT_SYNC_SETTINGS,
-  SYNC_KEYS,
-  SYNC_TOML_KEYS,
-} from "./config_schema.ts";
-export type { RetentionSettings, SyncSettings } from "./config_schema.ts";
-
 /** A value with the line it was set on. */
 export interface Located<T> {
   value: T;

@@ -1,13 +1,7 @@
 import assert from "node:assert/strict";
 import { UsageError } from "../errors.ts";
-import {
-  ConfigError,
-  loadConfig,
-  parseConfig,
-  SYNC_KEYS,
-  SYNC_TOML_KEYS,
-  type WalsyncConfig,
-} from "./config_file.ts";
+import { ConfigError, loadConfig, parseConfig, type WalsyncConfig } from "./config_file.ts";
+import { SYNC_KEYS, SYNC_TOML_KEYS } from "./config_schema.ts";
 
 const FILE = "/etc/walsync/walsync.toml";
 const noEnv = () => undefined;

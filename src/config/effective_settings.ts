@@ -3,8 +3,8 @@
  * first: a command-line flag, the database's `[[databases]]` entry, `[sync]`, the default.
  */
 import { UsageError } from "../errors.ts";
-import type { DatabaseEntry, SyncSettings, WalsyncConfig } from "./config_file.ts";
-import { DEFAULT_SYNC_SETTINGS } from "./config_file.ts";
+import type { DatabaseEntry, WalsyncConfig } from "./config_file.ts";
+import { DEFAULT_SYNC_SETTINGS, type SyncSettings } from "./config_schema.ts";
 import { checkValue, SYNC_VALUE_KINDS } from "./config_schema.ts";
 
 /** The command-line flag for each setting (`watch --sync-interval 5s`). */
