@@ -13,13 +13,13 @@
  */
 import { Database, isBusyError } from "../db/database.ts";
 import { FormatError, WalsyncError } from "../errors.ts";
-import { LtxEncoder } from "../ltx/ltx_encoder.ts";
-import { newLtxHeader, SNAPSHOT_LEVEL } from "../ltx/ltx_header.ts";
+import { SNAPSHOT_LEVEL } from "../ltx/ltx_header.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import type { ReplicaClient } from "../replica/replica_client.ts";
 import { WAL_HEADER_SIZE, type WalHeader } from "../wal/wal_header.ts";
 import { readWalHeader, scanWal, WalReader, type WalScan } from "../wal/wal_reader.ts";
 import { PageChecksums } from "./page_checksums.ts";
+import { stageBatch } from "./batch_writer.ts";
 import { type SnapshotOptions, stageSnapshot } from "./snapshot_writer.ts";
 import {
   cursorOf,
@@ -288,39 +288,19 @@ export class Replicator {
     const txid = state.txid + 1;
     const pageCount = scan.commit.pageCount;
     const pages = [...scan.pages.keys()].filter((pgno) => pgno <= pageCount).sort((a, b) => a - b);
-    const buffer = new Uint8Array(header.pageSize);
     const createdAt = new Date();
-    const encoder = new LtxEncoder(newLtxHeader({
-      pageSize: header.pageSize,
-      commit: pageCount,
-      minTxid: txid,
-      maxTxid: txid,
-      timestampMs: createdAt.getTime(),
-      walOffset: from?.offset ?? WAL_HEADER_SIZE,
-      walSize: scan.commit.offset - (from?.offset ?? WAL_HEADER_SIZE),
-      walSalt1: header.salt1,
-      walSalt2: header.salt2,
-    }));
     // The checksum table is updated as pages are encoded; a failure reloads it from disk.
     state.pages.truncate(pageCount);
-    const staged = await this.#staging.stage(
-      { level: 0, minTxid: txid, maxTxid: txid },
-      {
-        createdAt,
-        get databaseChecksum() {
-          return state.pages.value;
-        },
-      },
-      async (write) => {
-        await write(encoder.encodeHeader());
-        for (const pgno of pages) {
-          await this.#readWalPage(scan.pages.get(pgno)!, buffer);
-          state.pages.set(pgno, buffer);
-          await write(encoder.encodePage(pgno, buffer));
-        }
-        await write(encoder.finish().bytes);
-      },
-    );
+    const staged = await stageBatch(this.#staging, {
+      txid,
+      header,
+      scan,
+      fromOffset: from?.offset ?? WAL_HEADER_SIZE,
+      pgnos: pages,
+      checksums: state.pages,
+      createdAt,
+      readWalPage: (offset, buffer) => this.#readWalPage(offset, buffer),
+    });
     if (!(await this.#sameWalGeneration(header))) {
       // Page bytes are read after the scan validated their frames. A reader pinned on a fully
       // checkpointed WAL (SQLite's read slot 0) does not stop a restart, so those bytes may
