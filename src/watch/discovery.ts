@@ -55,7 +55,10 @@ export class Discovery<T extends Candidate> {
       }
       if (this.#reported.get(candidate.path) !== problem) {
         this.#reported.set(candidate.path, problem);
-        this.#log.info("not replicating (yet)", { path: candidate.path, reason: problem });
+        // A file that is not a database is likely a mistake in the config; missing or empty
+        // ones are usually databases about to be created.
+        const level = problem.startsWith("the file is not") ? "warn" : "info";
+        this.#log[level]("not replicating (yet)", { path: candidate.path, reason: problem });
       }
     }
     return found;
