@@ -4,6 +4,7 @@
  * database's replica name (a path the config names gets the config's name for it).
  */
 import { type DatabaseEntry, loadConfig, type WalsyncConfig } from "../config/config_file.ts";
+import { checkHttpUrl } from "../config/config_schema.ts";
 import { SYNC_FLAGS } from "../config/effective_settings.ts";
 import { defaultName, globToRegExp } from "../config/glob.ts";
 import { UsageError } from "../errors.ts";
@@ -78,22 +79,10 @@ export async function openCommandReplica(
   return await openReplicaUrl(url, overrides);
 }
 
-/** Checks an endpoint: an http(s) URL without credentials. */
+/** Checks an endpoint with walsync.toml's rules: an http(s) URL without credentials. */
 export function validateEndpoint(endpoint: string, what: string): string {
-  let url: URL;
-  try {
-    url = new URL(endpoint);
-  } catch {
-    throw new UsageError(`${what} "${endpoint}" is not a URL; use e.g. http://127.0.0.1:9000`);
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new UsageError(`${what} "${endpoint}" must start with http:// or https://`);
-  }
-  if (url.username || url.password) {
-    throw new UsageError(
-      `${what} must not carry credentials; use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY`,
-    );
-  }
+  const checked = checkHttpUrl(endpoint);
+  if (!checked.ok) throw new UsageError(`${what} ${checked.message}`);
   return endpoint;
 }
 

@@ -3,6 +3,7 @@ import { formatChecksum } from "../checksum/database_checksum.ts";
 import { formatTxid, SNAPSHOT_LEVEL } from "../ltx/ltx_header.ts";
 import { Replicator } from "../replicate/replicator.ts";
 import { UsageError, WalsyncError } from "../errors.ts";
+import { processAlive } from "../process_alive.ts";
 import type { Logger } from "../log.ts";
 import type { ReplicaClient } from "../replica/replica_client.ts";
 import { readLockOwner, StagingLockedError } from "../replicate/staging.ts";
@@ -190,17 +191,6 @@ async function askRunningWalsync(
     );
   }
   return answer;
-}
-
-/** Whether `pid` runs (Linux: /proc; elsewhere assumed). */
-function processAlive(pid: number): boolean {
-  if (Deno.build.os !== "linux") return true;
-  try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function assertDatabaseFile(path: string): Promise<void> {

@@ -112,7 +112,7 @@ export async function watchCommand(args: string[]): Promise<number> {
     : null;
   // At start-up a bad [[databases]] section (collisions, directories) is a config error;
   // later, discovery only logs what a new file breaks and keeps replicating the rest.
-  if (!databases) await resolveDatabases(config!);
+  const initial = databases ? null : await resolveDatabases(config!);
   if (databases && parsed.values.create) {
     for (const database of databases) createIfMissing(database.path);
   }
@@ -151,7 +151,7 @@ export async function watchCommand(args: string[]): Promise<number> {
         await supervisor.add(database.path, database.name, databaseSettings(database.settings));
       }
     }
-    const discovery = databases ? null : configDiscovery(config!, flags, logger);
+    const discovery = initial ? configDiscovery(config!, initial, flags, logger) : null;
     if (discovery) await addDiscovered(supervisor, discovery, logger, controller.signal);
     if (parsed.values.once) {
       await supervisor.syncAll();
@@ -210,14 +210,18 @@ function commandLineDatabases(
 /** The config's databases, as they appear: globs are listed again on every round. */
 function configDiscovery(
   config: WalsyncConfig,
+  initial: ResolvedDatabase[],
   flags: Partial<SyncSettings>,
   logger: Logger,
 ): Discovery<ResolvedDatabase & { settings: SyncSettings }> {
   let lastError = "";
+  // The first round uses the listing start-up already made (and checked); later ones list anew.
+  let first: ResolvedDatabase[] | null = initial;
   return new Discovery(async () => {
     let resolved: ResolvedDatabase[];
     try {
-      resolved = await resolveDatabases(config);
+      resolved = first ?? await resolveDatabases(config);
+      first = null;
     } catch (error) {
       // A new file that collides with another name must not stop the daemon: log it (once).
       const message = (error as Error).message;

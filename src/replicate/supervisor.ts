@@ -25,6 +25,8 @@ export const DEFAULT_SNAPSHOT_INTERVAL_MS = 3_600_000;
 /** How often the loop wakes when the sync interval is 0 (events drive it otherwise). */
 const MIN_TICK_MS = 50;
 const MAX_UPLOAD_BACKOFF_MS = 60_000;
+/** How often a waiter looks whether a running upload has finished. */
+const UPLOAD_POLL_MS = 10;
 
 /** Settings one database may override (walsync.toml `[[databases]]`). */
 export interface DatabaseSettings extends SnapshotPolicy {
@@ -170,8 +172,7 @@ export class Supervisor {
     this.#entries.delete(path);
     this.#watcher?.remove(path);
     entry.removed = true;
-    await entry.busy;
-    while (entry.uploading) await new Promise((r) => setTimeout(r, 10));
+    await this.#idle(entry);
     try {
       await entry.replicator.close({ upload: true });
     } catch (error) {
@@ -273,8 +274,7 @@ export class Supervisor {
     this.#stopping = true;
     await this.#watcher?.close();
     await this.#forEach(this.#syncSlots, async (entry) => {
-      await entry.busy;
-      while (entry.uploading) await new Promise((r) => setTimeout(r, 10));
+      await this.#idle(entry);
       try {
         await entry.replicator.close({ upload: options.upload });
       } catch (error) {
@@ -285,6 +285,12 @@ export class Supervisor {
       }
     });
     this.#entries.clear();
+  }
+
+  /** Waits until nothing runs on `entry`: its queue and any upload. */
+  async #idle(entry: Entry): Promise<void> {
+    await entry.busy;
+    while (entry.uploading) await sleep(UPLOAD_POLL_MS);
   }
 
   async #syncEntry(entry: Entry, force: boolean): Promise<void> {
@@ -348,7 +354,7 @@ export class Supervisor {
     const { replicator } = entry;
     const { txid } = await replicator.snapshot("requested by walsync snapshot");
     const checksum = formatChecksum(replicator.databaseChecksum);
-    while (entry.uploading) await new Promise((r) => setTimeout(r, 10));
+    while (entry.uploading) await sleep(UPLOAD_POLL_MS);
     await this.#uploadEntry(entry, true);
     if (txid === null || replicator.uploadedTxid < txid) {
       throw new WalsyncError(`The snapshot of "${entry.name}" was staged but not uploaded yet`);
@@ -413,4 +419,8 @@ function withoutUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(
     Object.entries(value).filter(([, v]) => v !== undefined),
   ) as Partial<T>;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -13,6 +13,7 @@
  * with a best-effort lease (read, then write).
  */
 import { WalsyncError } from "../../errors.ts";
+import { processAlive } from "../../process_alive.ts";
 import type { Logger } from "../../log.ts";
 import type { ConditionalPutResult } from "./s3_small_objects.ts";
 
@@ -272,7 +273,7 @@ export class S3Lease {
     const host = this.#options.host ?? hostname();
     const pid = this.#options.pid ?? Deno.pid;
     if (holder.host !== host || holder.pid === pid) return false;
-    const alive = this.#options.processAlive ?? processAliveOnLinux;
+    const alive = this.#options.processAlive ?? processAlive;
     return !alive(holder.pid);
   }
 
@@ -382,14 +383,4 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     };
     signal.addEventListener("abort", onAbort, { once: true });
   });
-}
-
-function processAliveOnLinux(pid: number): boolean {
-  if (Deno.build.os !== "linux") return true;
-  try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
-  } catch {
-    return false;
-  }
 }
