@@ -10,7 +10,7 @@
  * afterwards, which drops those locks too (measured with Deno 2.9.6); the database file is
  * therefore only ever touched with synchronous calls. SQLite keeps no locks on `-wal`.
  */
-import { DatabaseSync } from "node:sqlite";
+import { backup, DatabaseSync } from "node:sqlite";
 import { WalsyncError } from "../errors.ts";
 import type { ReadAt } from "../wal/wal_reader.ts";
 
@@ -31,6 +31,28 @@ export interface CheckpointResult {
 /** The database could not be opened or read as walsync needs it. */
 export class DatabaseError extends WalsyncError {}
 
+/** The file is not (yet) a SQLite database: empty, or without SQLite's header. */
+export class NotADatabaseError extends DatabaseError {}
+
+const SQLITE_MAGIC = new TextEncoder().encode("SQLite format 3\0");
+
+/** Which file a path named when it was opened: device and inode (null where unknown). */
+export interface FileIdentity {
+  dev: number | null;
+  ino: number | null;
+}
+
+/** What the path names now, compared with the file walsync holds open. */
+export type PathState = "same" | "replaced" | "deleted";
+
+/** The `-wal` file as one stat sees it. */
+export interface WalStat {
+  /** 0 when the file does not exist. */
+  sizeBytes: number;
+  /** Size, mtime and inode: changes whenever the file does (a restart keeps the size). */
+  fingerprint: string;
+}
+
 /** True for SQLite's "database is locked"/"busy" errors, which mean "try again later". */
 export function isBusyError(error: unknown): boolean {
   return error instanceof Error &&
@@ -45,14 +67,24 @@ export class Database implements ReadAt {
   #dbFile: Deno.FsFile;
   #walFile: Deno.FsFile | null = null;
   #walIno: number | null = null;
+  #walFrozen = false;
   #pinned = false;
+  /** The file this connection opened (the path may come to name another). */
+  readonly identity: FileIdentity;
 
-  private constructor(path: string, conn: DatabaseSync, dbFile: Deno.FsFile, pageSize: number) {
+  private constructor(
+    path: string,
+    conn: DatabaseSync,
+    dbFile: Deno.FsFile,
+    pageSize: number,
+    identity: FileIdentity,
+  ) {
     this.path = path;
     this.walPath = `${path}-wal`;
     this.#conn = conn;
     this.#dbFile = dbFile;
     this.pageSize = pageSize;
+    this.identity = identity;
   }
 
   /**
@@ -60,15 +92,24 @@ export class Database implements ReadAt {
    * does). The caller pins the read transaction (`pin`, retried on busy).
    */
   static open(path: string): Database {
-    let info: Deno.FileInfo;
+    // The handle walsync reads pages through is opened first and kept for the connection's
+    // life: the header check and the identity read through it open nothing else on the file.
+    let dbFile: Deno.FsFile;
     try {
-      info = Deno.statSync(path);
+      dbFile = Deno.openSync(path, { read: true });
     } catch (error) {
-      throw new DatabaseError(`Database "${path}" does not exist`, { cause: error });
+      if (error instanceof Deno.errors.NotFound) {
+        throw new DatabaseError(`Database "${path}" does not exist`, { cause: error });
+      }
+      throw new DatabaseError(`Database "${path}" cannot be opened: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
-    if (!info.isFile) throw new DatabaseError(`Database "${path}" is not a file`);
-    let conn: DatabaseSync;
+    let conn: DatabaseSync | null = null;
     try {
+      const info = dbFile.statSync();
+      if (!info.isFile) throw new DatabaseError(`Database "${path}" is not a file`);
+      checkHeader(path, dbFile);
       conn = new DatabaseSync(path);
       conn.exec(`PRAGMA busy_timeout=${DEFAULT_BUSY_TIMEOUT_MS}`);
       const mode = conn.prepare("PRAGMA journal_mode").get() as { journal_mode: string };
@@ -85,18 +126,19 @@ export class Database implements ReadAt {
       }
       // walsync's connection never writes; it must never checkpoint by accident either.
       conn.exec("PRAGMA wal_autocheckpoint=0");
+      const pageSize = (conn.prepare("PRAGMA page_size").get() as { page_size: number })
+        .page_size;
+      return new Database(path, conn, dbFile, pageSize, { dev: info.dev, ino: info.ino });
     } catch (error) {
+      // SQLite's descriptors first, then ours (see the module comment).
+      conn?.close();
+      dbFile.close();
       if (error instanceof DatabaseError) throw error;
       throw new DatabaseError(
         `Database "${path}" could not be opened: ${(error as Error).message}`,
-        {
-          cause: error,
-        },
+        { cause: error },
       );
     }
-    const pageSize = (conn.prepare("PRAGMA page_size").get() as { page_size: number }).page_size;
-    const dbFile = Deno.openSync(path, { read: true });
-    return new Database(path, conn, dbFile, pageSize);
   }
 
   /** Starts the long-running read transaction; retried by the caller on busy. */
@@ -218,17 +260,62 @@ export class Database implements ReadAt {
   }
 
   /**
-   * A cheap fingerprint of the `-wal` file (size and modification time), or "" if it does not
-   * exist. A restart rewrites the WAL in place at the same size, so size alone is not enough.
+   * One stat of the `-wal` file: its size and a cheap fingerprint (size, modification time,
+   * inode; "" if it does not exist). A restart rewrites the WAL in place at the same size, so
+   * size alone is not enough.
    */
-  async walFingerprint(): Promise<string> {
+  async walStat(): Promise<WalStat> {
     try {
       const info = await Deno.stat(this.walPath);
-      return `${info.size}:${info.mtime?.getTime() ?? 0}:${info.ino ?? 0}`;
+      return {
+        sizeBytes: info.size,
+        fingerprint: `${info.size}:${info.mtime?.getTime() ?? 0}:${info.ino ?? 0}`,
+      };
     } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return "";
+      if (error instanceof Deno.errors.NotFound) return { sizeBytes: 0, fingerprint: "" };
       throw error;
     }
+  }
+
+  /** The fingerprint part of `walStat`. */
+  async walFingerprint(): Promise<string> {
+    return (await this.walStat()).fingerprint;
+  }
+
+  /**
+   * Whether `path` (default the database's; a symlink is followed) still names the file this
+   * connection holds: "deleted" when nothing is there, "replaced" when another file is (a
+   * restore or copy renamed over it, a symlink pointed elsewhere). One stat; never opens it.
+   */
+  pathState(path: string = this.path): PathState {
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.statSync(path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return "deleted";
+      throw error;
+    }
+    if (this.identity.ino === null || info.ino === null) return "same";
+    return info.ino === this.identity.ino && info.dev === this.identity.dev ? "same" : "replaced";
+  }
+
+  /**
+   * Stops following the `-wal` path: reads keep the handle open now (or none). Used once the
+   * database file was replaced, to copy what the old file's WAL still holds without ever
+   * reading the new file's WAL as if it were the old one's.
+   */
+  freezeWal(): void {
+    this.#walFrozen = true;
+  }
+
+  /**
+   * Copies the database as the pinned read transaction sees it into a new file at `dest`
+   * (SQLite's backup API reuses the open read transaction). The fallback when walsync cannot
+   * read the WAL itself: SQLite may still be using frames walsync cannot parse.
+   */
+  async backupTo(dest: string): Promise<void> {
+    if (!this.#pinned) throw new DatabaseError("Cannot copy the pinned view: nothing is pinned");
+    await backup(this.#conn, dest);
   }
 
   /** Reads from the `-wal` file at `offset`; 0 bytes if it does not exist. */
@@ -269,6 +356,7 @@ export class Database implements ReadAt {
 
   /** The `-wal` handle, reopened if the file was replaced since it was opened. */
   async #wal(): Promise<Deno.FsFile | null> {
+    if (this.#walFrozen) return this.#walFile;
     let ino: number | null;
     try {
       ino = (await Deno.stat(this.walPath)).ino;
@@ -284,6 +372,20 @@ export class Database implements ReadAt {
     this.#walFile = await Deno.open(this.walPath, { read: true });
     this.#walIno = ino;
     return this.#walFile;
+  }
+}
+
+/** Refuses a file without SQLite's header: SQLite would turn an empty file into a database. */
+function checkHeader(path: string, file: Deno.FsFile): void {
+  const head = new Uint8Array(SQLITE_MAGIC.length);
+  const n = readFullySync(file, head, 0);
+  if (n === 0) {
+    throw new NotADatabaseError(
+      `Database "${path}" is empty (no SQLite header yet); walsync starts once it is created`,
+    );
+  }
+  if (n < head.length || head.some((byte, i) => byte !== SQLITE_MAGIC[i])) {
+    throw new NotADatabaseError(`"${path}" is not a SQLite database (its header is not SQLite's)`);
   }
 }
 

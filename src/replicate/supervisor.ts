@@ -4,11 +4,13 @@
  * and uploads staged files with bounded concurrency and backoff, so an object-storage outage
  * delays uploads but never blocks capture or checkpoints.
  */
+import type { FileIdentity } from "../db/database.ts";
+import { DatabaseError } from "../db/database.ts";
 import { WalsyncError } from "../errors.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import type { ReplicaClient } from "../replica/replica_client.ts";
 import { ChangeWatcher } from "../watch/change_watcher.ts";
-import { Replicator, type ReplicatorOptions } from "./replicator.ts";
+import { DatabaseReplacedError, Replicator, type ReplicatorOptions } from "./replicator.ts";
 import { snapshotDue, type SnapshotPolicy } from "./snapshot_policy.ts";
 import {
   type SnapshotAnswer,
@@ -25,6 +27,10 @@ export const DEFAULT_SNAPSHOT_INTERVAL_MS = 3_600_000;
 /** How often the loop wakes when the sync interval is 0 (events drive it otherwise). */
 const MIN_TICK_MS = 50;
 const MAX_UPLOAD_BACKOFF_MS = 60_000;
+/** Opening a database again (its file was replaced or deleted) backs off up to this. */
+const MAX_REOPEN_BACKOFF_MS = 30_000;
+/** A problem that lasts is logged again this often (and whenever it changes). */
+const REPEAT_PROBLEM_LOG_MS = 5 * 60_000;
 /** How often a waiter looks whether a running upload has finished. */
 const UPLOAD_POLL_MS = 10;
 
@@ -52,10 +58,41 @@ export interface SupervisorOptions {
   watch?: boolean;
 }
 
-interface Entry {
+/** Two paths (symlinks, hard links) name one database file: it is replicated once. */
+export class DuplicateDatabaseError extends WalsyncError {}
+
+/** What status and health show for one database. */
+export interface DatabaseStatus {
   path: string;
   name: string;
-  replicator: Replicator;
+  txid: number;
+  uploadedTxid: number;
+  /** "active", or "reopening" while its file is replaced or gone and walsync waits. */
+  state: "active" | "reopening";
+  lastError: string | null;
+  /** A lasting abnormal condition (e.g. an unreadable WAL), else null. */
+  problem: string | null;
+}
+
+interface Entry {
+  /** The path as given (absolute; may be a symlink). */
+  path: string;
+  name: string;
+  /** Null while the database is let go (its file was replaced or deleted) until reopened. */
+  replicator: Replicator | null;
+  /** The file the replicator holds, to refuse a second path to the same database. */
+  identity: FileIdentity;
+  /** TXIDs as last known, while `replicator` is null. */
+  lastTxid: number;
+  lastUploadedTxid: number;
+  /** Why the replicator was let go, while it is null. */
+  reopenReason: string | null;
+  /** The replica's last TXID known to this process, for the reopened replicator. */
+  replicaTxid: number | undefined;
+  nextOpenAt: number;
+  openFailures: number;
+  /** The last problem logged and when, so a lasting one is not logged every round. */
+  logged: { message: string; atMs: number } | null;
   settings: DatabaseSettings;
   /** `onStartup`: a snapshot is owed before anything else. */
   startupSnapshot: boolean;
@@ -83,6 +120,8 @@ export class Supervisor {
   #stopping = false;
   #syncSlots: number;
   #uploadSlots: number;
+  /** False after an upload failed, until one succeeds: new databases then skip the listing. */
+  #replicaReachable = true;
 
   constructor(options: SupervisorOptions) {
     this.client = options.client;
@@ -125,21 +164,21 @@ export class Supervisor {
       ...withoutUndefined(this.#options.defaults ?? {}),
       ...withoutUndefined(overrides),
     };
-    const replicator = await Replicator.open(path, {
-      ...this.#options.replicator,
-      ...withoutUndefined({
-        checkpointPages: settings.checkpointPages,
-        truncatePages: settings.truncatePages,
-        idleCheckpointMs: settings.idleCheckpointMs,
-      }),
-      name,
-      client: this.client,
-      logger: this.#log,
+    const replicator = await this.#open(path, name, settings, {
+      deferReplicaCheck: !this.#replicaReachable,
     });
-    this.#entries.set(path, {
+    const entry: Entry = {
       path,
       name,
       replicator,
+      identity: replicator.identity,
+      lastTxid: replicator.txid,
+      lastUploadedTxid: replicator.uploadedTxid,
+      reopenReason: null,
+      replicaTxid: undefined,
+      nextOpenAt: 0,
+      openFailures: 0,
+      logged: null,
       settings,
       // A snapshot taken while opening (first sync, discontinuity) already serves.
       startupSnapshot: settings.onStartup && replicator.snapshotHistory.txid !== replicator.txid,
@@ -152,14 +191,69 @@ export class Supervisor {
       uploadFailures: 0,
       nextUploadAt: 0,
       lastError: null,
-    });
+    };
+    this.#entries.set(path, entry);
     // Events only matter to "ship as soon as seen" (interval 0): with an interval, every
     // database is looked at (one stat) each interval anyway, and a writer committing flat out
     // raises an event per write, which cost 0.7 of a core in measurements.
-    if (settings.syncIntervalMs === 0) this.#watcher?.add(path);
-    this.#log.info("replicating", { db: name, path, txid: replicator.txid });
+    if (settings.syncIntervalMs === 0) this.#watcher?.add(replicator.path);
+    this.#log.info("replicating", {
+      db: name,
+      path,
+      ...(replicator.path !== path ? { file: replicator.path } : {}),
+      txid: replicator.txid,
+    });
     this.#wake?.();
     return replicator;
+  }
+
+  /**
+   * Opens the database at `path` (symlinks resolved: SQLite keeps the WAL beside the real
+   * file), refusing a file another entry already replicates under another path.
+   */
+  async #open(
+    path: string,
+    name: string,
+    settings: DatabaseSettings,
+    extra: Pick<ReplicatorOptions, "deferReplicaCheck" | "replicaTxid" | "reopenedBecause">,
+    self?: Entry,
+  ): Promise<Replicator> {
+    let realPath: string;
+    try {
+      realPath = await Deno.realPath(path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        throw new DatabaseError(`Database "${path}" does not exist`, { cause: error });
+      }
+      throw error;
+    }
+    this.#refuseDuplicate(path, realPath, self);
+    return await Replicator.open(realPath, {
+      ...this.#options.replicator,
+      ...withoutUndefined({
+        checkpointPages: settings.checkpointPages,
+        truncatePages: settings.truncatePages,
+        idleCheckpointMs: settings.idleCheckpointMs,
+      }),
+      ...extra,
+      watchedPath: path,
+      name,
+      client: this.client,
+      logger: this.#log,
+    });
+  }
+
+  /** Throws when another entry holds the file `realPath` names (one database, two paths). */
+  #refuseDuplicate(path: string, realPath: string, self?: Entry): void {
+    const info = Deno.statSync(realPath);
+    for (const entry of this.#entries.values()) {
+      if (entry === self || info.ino === null) continue;
+      if (entry.identity.ino === info.ino && entry.identity.dev === info.dev) {
+        throw new DuplicateDatabaseError(
+          `"${path}" and "${entry.path}" are the same database file ("${realPath}"); walsync replicates it once, as "${entry.name}"`,
+        );
+      }
+    }
   }
 
   /**
@@ -174,7 +268,7 @@ export class Supervisor {
     entry.removed = true;
     await this.#idle(entry);
     try {
-      await entry.replicator.close({ upload: true });
+      await entry.replicator?.close({ upload: true });
     } catch (error) {
       this.#log.error("final sync or upload failed; staged files stay for the next start", {
         db: entry.name,
@@ -189,11 +283,11 @@ export class Supervisor {
     const entry = this.#entries.get(path);
     if (!entry) return;
     entry.dirty = true;
-    if (entry.replicator.pinMayBeIdle && !entry.movingPin) {
+    if (entry.replicator?.pinMayBeIdle && !entry.movingPin) {
       // Right after walsync's checkpoint the pin may block every application checkpoint
       // (read slot 0): move it at once rather than at the next sync.
       entry.movingPin = true;
-      const run = entry.busy.then(() => entry.replicator.movePin()).catch((error) => {
+      const run = entry.busy.then(() => entry.replicator?.movePin()).catch((error) => {
         this.#log.warn("could not move the read pin", { db: entry.name, error });
       }).finally(() => {
         entry.movingPin = false;
@@ -203,19 +297,15 @@ export class Supervisor {
     this.#wake?.();
   }
 
-  get databases(): {
-    path: string;
-    name: string;
-    txid: number;
-    uploadedTxid: number;
-    lastError: string | null;
-  }[] {
+  get databases(): DatabaseStatus[] {
     return [...this.#entries.values()].map((e) => ({
       path: e.path,
       name: e.name,
-      txid: e.replicator.txid,
-      uploadedTxid: e.replicator.uploadedTxid,
+      txid: e.replicator?.txid ?? e.lastTxid,
+      uploadedTxid: e.replicator?.uploadedTxid ?? e.lastUploadedTxid,
+      state: e.replicator ? "active" : "reopening",
       lastError: e.lastError,
+      problem: e.replicator?.problem ?? e.reopenReason,
     }));
   }
 
@@ -242,7 +332,9 @@ export class Supervisor {
       let nextAt = Date.now() + tickMs;
       for (const entry of this.#entries.values()) {
         // Only databases with staged files cost an upload attempt (idle ones cost nothing).
-        if (entry.replicator.hasPending && !entry.uploading && Date.now() >= entry.nextUploadAt) {
+        if (
+          entry.replicator?.hasPending && !entry.uploading && Date.now() >= entry.nextUploadAt
+        ) {
           void this.#uploadEntry(entry, false);
         }
         nextAt = Math.min(nextAt, entry.nextSyncAt);
@@ -276,7 +368,7 @@ export class Supervisor {
     await this.#forEach(this.#syncSlots, async (entry) => {
       await this.#idle(entry);
       try {
-        await entry.replicator.close({ upload: options.upload });
+        await entry.replicator?.close({ upload: options.upload });
       } catch (error) {
         this.#log.error("final sync or upload failed; staged files stay for the next start", {
           db: entry.name,
@@ -298,19 +390,107 @@ export class Supervisor {
       if (entry.removed) return;
       entry.dirty = false;
       entry.nextSyncAt = Date.now() + entry.settings.syncIntervalMs;
+      if (!entry.replicator) {
+        if (force || Date.now() >= entry.nextOpenAt) await this.#reopen(entry);
+        if (!entry.replicator) return;
+      }
+      const replicator = entry.replicator;
       try {
-        const result = await entry.replicator.sync({ force });
+        const result = await replicator.sync({ force });
         if (result.txid !== null) entry.nextUploadAt = 0;
-        await entry.replicator.maybeCheckpoint();
+        await replicator.maybeCheckpoint();
         await this.#maybeSnapshot(entry);
         entry.lastError = null;
+        this.#logProblem(entry, replicator.problem, "warn");
       } catch (error) {
+        if (error instanceof DatabaseReplacedError) {
+          await this.#letGo(entry, error);
+          return;
+        }
         entry.lastError = (error as Error).message;
-        this.#log.error("sync failed", { db: entry.name, error });
+        this.#logProblem(entry, `sync failed: ${entry.lastError}`, "error", error);
       }
     });
     entry.busy = run;
     await run;
+  }
+
+  /**
+   * The database's path names another file now (or none): release the old file, keeping what
+   * it staged for the new replicator to upload, and open the new one (which snapshots it).
+   */
+  async #letGo(entry: Entry, error: DatabaseReplacedError): Promise<void> {
+    const previous = entry.replicator!;
+    while (entry.uploading) await sleep(UPLOAD_POLL_MS);
+    entry.lastTxid = previous.txid;
+    entry.lastUploadedTxid = previous.uploadedTxid;
+    entry.replicaTxid = previous.replicaChecked ? previous.uploadedTxid : undefined;
+    this.#watcher?.remove(previous.path);
+    await previous.close({ sync: false, upload: false }).catch(() => {});
+    entry.replicator = null;
+    entry.reopenReason = error.change === "deleted"
+      ? "the database file was deleted; waiting for a database at its path"
+      : "the database file was replaced by another file";
+    entry.nextOpenAt = 0;
+    entry.openFailures = 0;
+    this.#log.warn(
+      error.change === "deleted"
+        ? "database file was deleted; walsync let go of it and replicates whatever database appears at its path next"
+        : "database file was replaced by another file; walsync let go of the old one and snapshots the new one",
+      { db: entry.name, path: entry.path, txid: entry.lastTxid },
+    );
+    await this.#reopen(entry);
+  }
+
+  /** Tries to open a let-go database's path again; backs off while that fails. */
+  async #reopen(entry: Entry): Promise<void> {
+    try {
+      const replicator = await this.#open(entry.path, entry.name, entry.settings, {
+        replicaTxid: entry.replicaTxid,
+        deferReplicaCheck: entry.replicaTxid === undefined && !this.#replicaReachable,
+        reopenedBecause: entry.reopenReason ?? undefined,
+      }, entry);
+      entry.replicator = replicator;
+      entry.identity = replicator.identity;
+      entry.reopenReason = null;
+      entry.openFailures = 0;
+      entry.lastError = null;
+      entry.logged = null;
+      entry.nextUploadAt = 0;
+      if (entry.settings.syncIntervalMs === 0) this.#watcher?.add(replicator.path);
+      this.#log.info("replicating", { db: entry.name, path: entry.path, txid: replicator.txid });
+    } catch (error) {
+      entry.openFailures++;
+      entry.nextOpenAt = Date.now() +
+        Math.min(MAX_REOPEN_BACKOFF_MS, 1000 * 2 ** (entry.openFailures - 1));
+      entry.lastError = (error as Error).message;
+      this.#logProblem(entry, `cannot open the database: ${entry.lastError}`, "error", error);
+    }
+  }
+
+  /**
+   * Logs a database's problem when it appears or changes, and again every few minutes while
+   * it lasts; a cleared problem is logged once as resolved.
+   */
+  #logProblem(
+    entry: Entry,
+    problem: string | null,
+    level: "warn" | "error",
+    error?: unknown,
+  ): void {
+    const now = Date.now();
+    if (problem === null) {
+      if (entry.logged) this.#log.info("replicating normally again", { db: entry.name });
+      entry.logged = null;
+      return;
+    }
+    if (
+      entry.logged?.message === problem && now - entry.logged.atMs < REPEAT_PROBLEM_LOG_MS
+    ) {
+      return;
+    }
+    entry.logged = { message: problem, atMs: now };
+    this.#log[level](problem, { db: entry.name, path: entry.path, ...(error ? { error } : {}) });
   }
 
   /**
@@ -320,9 +500,11 @@ export class Supervisor {
    */
   async serveSnapshotRequests(): Promise<void> {
     for (const entry of this.#entries.values()) {
+      const stagingDir = entry.replicator?.stagingDir;
+      if (stagingDir === undefined) continue;
       let requests;
       try {
-        requests = await takeSnapshotRequests(entry.replicator.stagingDir);
+        requests = await takeSnapshotRequests(stagingDir);
       } catch (error) {
         this.#log.warn("could not read snapshot requests", { db: entry.name, error });
         continue;
@@ -336,7 +518,7 @@ export class Supervisor {
             answer = { ok: false, error: (error as Error).message };
           }
           this.#log.info("snapshot requested by walsync snapshot", { db: entry.name, ...answer });
-          await writeSnapshotAnswer(entry.replicator.stagingDir, request.id, answer);
+          await writeSnapshotAnswer(stagingDir, request.id, answer);
         }).catch((error) => {
           this.#log.error("could not answer a snapshot request", { db: entry.name, error });
         });
@@ -352,6 +534,9 @@ export class Supervisor {
       );
     }
     const { replicator } = entry;
+    if (!replicator) {
+      throw new WalsyncError(`"${entry.name}" is not replicated now: ${entry.reopenReason}`);
+    }
     const { txid } = await replicator.snapshot("requested by walsync snapshot");
     const checksum = formatChecksum(replicator.databaseChecksum);
     while (entry.uploading) await sleep(UPLOAD_POLL_MS);
@@ -365,7 +550,7 @@ export class Supervisor {
   /** The snapshot policy: on start-up if asked, then whenever a trigger fires. */
   async #maybeSnapshot(entry: Entry): Promise<void> {
     const { replicator } = entry;
-    if (replicator.stagingFull) return;
+    if (!replicator || replicator.stagingFull) return;
     const reason = entry.startupSnapshot ? "on_startup" : snapshotDue(
       entry.settings,
       replicator.snapshotHistory,
@@ -378,15 +563,26 @@ export class Supervisor {
   }
 
   async #uploadEntry(entry: Entry, final: boolean): Promise<void> {
-    if (entry.removed || entry.uploading || (this.#uploadSlots <= 0 && !final)) return;
+    const replicator = entry.replicator;
+    if (!replicator || entry.removed || entry.uploading || (this.#uploadSlots <= 0 && !final)) {
+      return;
+    }
     entry.uploading = true;
     this.#uploadSlots--;
     try {
-      await entry.replicator.upload();
+      await replicator.upload();
       entry.uploadFailures = 0;
       entry.nextUploadAt = Date.now() + entry.settings.syncIntervalMs;
+      this.#replicaReachable = true;
+      if (replicator.needsSync) {
+        // The replica must be re-seeded first: that happens in the database's sync.
+        entry.dirty = true;
+        entry.nextSyncAt = 0;
+        this.#wake?.();
+      }
     } catch (error) {
       entry.uploadFailures++;
+      this.#replicaReachable = false;
       const backoff = Math.min(MAX_UPLOAD_BACKOFF_MS, 1000 * 2 ** (entry.uploadFailures - 1));
       entry.nextUploadAt = Date.now() + backoff * (0.5 + Math.random() / 2);
       entry.lastError = (error as Error).message;
