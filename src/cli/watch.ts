@@ -71,6 +71,11 @@ Examples:
   walsync watch --config /etc/walsync.toml
   walsync watch app.db -b file:///backups --snapshot-interval 30m --max-changes 10000`;
 
+/** A database that keeps failing is logged again this often (and when the reason changes). */
+const REPEAT_FAILURE_LOG_MS = 5 * 60_000;
+/** Failing databases named in the start-up error before "and N more". */
+const MAX_FAILURES_SHOWN = 5;
+
 const WATCH_FLAGS: FlagSpec = {
   ...REPLICA_FLAGS,
   ...SYNC_FLAG_SPEC,
@@ -146,24 +151,48 @@ export async function watchCommand(args: string[]): Promise<number> {
   let lease: Awaited<ReturnType<typeof holdReplicaLease>> | null = null;
   try {
     lease = await holdReplicaLease(client, { logger, controller });
+    const failures = new FailureLog(logger);
+    const sameAs = (path: string) => supervisor.replicatedAs(path);
+    let discovery: Discovery<DiscoveredDatabase>;
+    let tried: number;
     if (databases) {
+      // Named on the command line: each must open now; those that fail are retried below.
       for (const database of databases) {
-        await supervisor.add(database.path, database.name, databaseSettings(database.settings));
+        if (controller.signal.aborted) break;
+        try {
+          await supervisor.add(database.path, database.name, databaseSettings(database.settings));
+        } catch (error) {
+          failures.failed(database.path, error);
+        }
       }
+      tried = databases.length;
+      discovery = new Discovery(() => Promise.resolve(databases), logger, { sameAs });
+      for (const { path } of supervisor.databases) discovery.markKnown(path);
+    } else {
+      discovery = configDiscovery(config!, initial!, flags, logger, sameAs);
+      tried = (await addDiscovered(supervisor, discovery, failures, controller.signal)).tried;
     }
-    const discovery = initial ? configDiscovery(config!, initial, flags, logger) : null;
-    if (discovery) await addDiscovered(supervisor, discovery, logger, controller.signal);
+    if (supervisor.databases.length === 0 && failures.count > 0) {
+      throw new WalsyncError(
+        `No database could be replicated (${tried} tried): ${failures.summary()}`,
+      );
+    }
     if (parsed.values.once) {
       await supervisor.syncAll();
     } else {
       logger.info("watching", {
         databases: supervisor.databases.length,
+        ...(failures.count > 0 ? { failing: failures.count } : {}),
         replica: client.location,
         syncInterval: `${global.syncIntervalMs}ms`,
       });
-      const discovering = discovery
-        ? discoverUntilAborted(supervisor, discovery, logger, controller.signal)
-        : Promise.resolve();
+      const discovering = discoverUntilAborted(supervisor, discovery, failures, {
+        signal: controller.signal,
+        // Configured databases whose file is gone are let go; a path named on the command line
+        // is waited for (the supervisor reopens it when a database appears there again).
+        removeGone: databases === null,
+        logger,
+      });
       await supervisor.run(controller.signal);
       await discovering;
     }
@@ -178,6 +207,46 @@ export async function watchCommand(args: string[]): Promise<number> {
   return EXIT_OK;
 }
 
+type DiscoveredDatabase = { path: string; name: string; settings: SyncSettings };
+
+/**
+ * Databases that could not be replicated: logged at error level when they first fail or the
+ * reason changes, and again every few minutes while it lasts, never every round.
+ */
+class FailureLog {
+  #failing = new Map<string, { message: string; loggedAtMs: number }>();
+  #log: Logger;
+
+  constructor(logger: Logger) {
+    this.#log = logger;
+  }
+
+  get count(): number {
+    return this.#failing.size;
+  }
+
+  failed(path: string, error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    const now = Date.now();
+    const last = this.#failing.get(path);
+    if (last?.message === message && now - last.loggedAtMs < REPEAT_FAILURE_LOG_MS) return;
+    this.#failing.set(path, { message, loggedAtMs: now });
+    this.#log.error("cannot replicate database; retrying", { path, error: message });
+  }
+
+  succeeded(path: string): void {
+    this.#failing.delete(path);
+  }
+
+  /** One line naming every failing database and why (the first few of many). */
+  summary(): string {
+    const shown = [...this.#failing].slice(0, MAX_FAILURES_SHOWN)
+      .map(([path, { message }]) => `"${path}": ${message}`);
+    const more = this.#failing.size - shown.length;
+    return `${shown.join("; ")}${more > 0 ? `; and ${more} more` : ""}`;
+  }
+}
+
 /** Databases named on the command line, with the config's names and settings for them. */
 function commandLineDatabases(
   paths: string[],
@@ -185,9 +254,19 @@ function commandLineDatabases(
   config: WalsyncConfig | null,
 ): WatchedDatabase[] {
   const byName = new Map<string, string>();
+  const byFile = new Map<string, string>();
   const databases: WatchedDatabase[] = [];
   for (const arg of paths) {
     const path = absolutePath(arg);
+    // Two paths to one file (a symlink, a hard link) are one database, replicated once.
+    const file = fileKey(path);
+    const same = file === null ? undefined : byFile.get(file);
+    if (same !== undefined && same !== path) {
+      throw new UsageError(
+        `"${same}" and "${path}" are the same database file; name it once`,
+      );
+    }
+    if (file !== null) byFile.set(file, path);
     const name = replicaNameFor(config, path);
     const other = byName.get(name);
     if (other === path) continue;
@@ -213,55 +292,66 @@ function configDiscovery(
   initial: ResolvedDatabase[],
   flags: Partial<SyncSettings>,
   logger: Logger,
-): Discovery<ResolvedDatabase & { settings: SyncSettings }> {
+  sameAs: (path: string) => string | null,
+): Discovery<DiscoveredDatabase> {
   let lastError = "";
   // The first round uses the listing start-up already made (and checked); later ones list anew.
   let first: ResolvedDatabase[] | null = initial;
-  return new Discovery(async () => {
-    let resolved: ResolvedDatabase[];
-    try {
-      resolved = first ?? await resolveDatabases(config);
-      first = null;
-    } catch (error) {
-      // A new file that collides with another name must not stop the daemon: log it (once).
-      const message = (error as Error).message;
-      if (message !== lastError) logger.error("walsync.toml databases", { error });
-      lastError = message;
-      if (!(error instanceof WalsyncError)) throw error;
-      return [];
-    }
-    lastError = "";
-    return resolved.map((database) => ({
-      ...database,
-      settings: settingValues(effectiveSettings(flags, config, database.entry)),
-    }));
-  }, logger);
+  return new Discovery(
+    async () => {
+      let resolved: ResolvedDatabase[];
+      try {
+        resolved = first ?? await resolveDatabases(config);
+        first = null;
+      } catch (error) {
+        // A new file that collides with another name must not stop the daemon: log it (once).
+        const message = (error as Error).message;
+        if (message !== lastError) logger.error("walsync.toml databases", { error });
+        lastError = message;
+        if (!(error instanceof WalsyncError)) throw error;
+        return [];
+      }
+      lastError = "";
+      return resolved.map((database) => ({
+        ...database,
+        settings: settingValues(effectiveSettings(flags, config, database.entry)),
+      }));
+    },
+    logger,
+    { sameAs },
+  );
 }
 
+/** Adds the databases discovery found; returns how many it tried. */
 async function addDiscovered(
   supervisor: Supervisor,
-  discovery: Discovery<ResolvedDatabase & { settings: SyncSettings }>,
-  logger: Logger,
+  discovery: Discovery<DiscoveredDatabase>,
+  failures: FailureLog,
   signal: AbortSignal,
-): Promise<void> {
+): Promise<{ tried: number }> {
+  let tried = 0;
   for (const database of await discovery.findNew()) {
-    if (signal.aborted) return;
+    if (signal.aborted) break;
+    tried++;
     try {
       await supervisor.add(database.path, database.name, databaseSettings(database.settings));
       discovery.markKnown(database.path);
+      failures.succeeded(database.path);
     } catch (error) {
-      // Tried again next round (e.g. locked by an application creating it); logged each time.
-      logger.error("cannot replicate database", { path: database.path, error });
+      // Tried again next round (e.g. locked by an application creating it).
+      failures.failed(database.path, error);
     }
   }
+  return { tried };
 }
 
 async function discoverUntilAborted(
   supervisor: Supervisor,
-  discovery: Discovery<ResolvedDatabase & { settings: SyncSettings }>,
-  logger: Logger,
-  signal: AbortSignal,
+  discovery: Discovery<DiscoveredDatabase>,
+  failures: FailureLog,
+  options: { signal: AbortSignal; removeGone: boolean; logger: Logger },
 ): Promise<void> {
+  const { signal, logger } = options;
   while (!signal.aborted) {
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, DEFAULT_DISCOVERY_INTERVAL_MS);
@@ -273,7 +363,8 @@ async function discoverUntilAborted(
       }
     });
     if (signal.aborted) break;
-    await addDiscovered(supervisor, discovery, logger, signal);
+    await addDiscovered(supervisor, discovery, failures, signal);
+    if (!options.removeGone) continue;
     // A database file that is gone (a tenant deleted): stop replicating it, and free its
     // connection and staging lock; its replica stays.
     for (const database of supervisor.databases) {
@@ -313,10 +404,20 @@ function databaseSettings(settings: SyncSettings): DatabaseSettings {
   };
 }
 
+/** Device and inode of the file `path` names (symlinks followed), or null if there is none. */
+function fileKey(path: string): string | null {
+  try {
+    const info = Deno.statSync(path);
+    return info.ino === null ? null : `${info.dev}:${info.ino}`;
+  } catch {
+    return null;
+  }
+}
+
+/** `--create`: a missing (or still empty) database becomes an empty one in WAL mode. */
 function createIfMissing(path: string): void {
   try {
-    Deno.statSync(path);
-    return;
+    if (Deno.statSync(path).size > 0) return;
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }

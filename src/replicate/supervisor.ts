@@ -309,6 +309,24 @@ export class Supervisor {
     }));
   }
 
+  /**
+   * The replica name of the database `path` names when this process replicates that file
+   * already (under this or another path: a symlink or hard link), else null. One stat.
+   */
+  replicatedAs(path: string): string | null {
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.statSync(path);
+    } catch {
+      return null;
+    }
+    if (info.ino === null) return this.#entries.get(path)?.name ?? null;
+    for (const entry of this.#entries.values()) {
+      if (entry.identity.ino === info.ino && entry.identity.dev === info.dev) return entry.name;
+    }
+    return null;
+  }
+
   /** Syncs and uploads everything once (used by `--once`, tests and shutdown). */
   async syncAll(options: { force?: boolean } = {}): Promise<void> {
     await this.#forEach(this.#syncSlots, (entry) => this.#syncEntry(entry, options.force ?? true));

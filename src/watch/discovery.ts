@@ -21,15 +21,26 @@ export interface Candidate {
  * database; files that are not (yet) are looked at again next time, and named in the log
  * once.
  */
+export interface DiscoveryOptions {
+  /**
+   * The replica name of a database this process already replicates that `path` also names
+   * (a symlink or hard link to it), else null. Such a file is never opened here: closing a
+   * handle on it would drop the SQLite locks walsync holds on it.
+   */
+  sameAs?: (path: string) => string | null;
+}
+
 export class Discovery<T extends Candidate> {
   #known = new Set<string>();
   #reported = new Map<string, string>();
   #list: () => Promise<T[]>;
   #log: Logger;
+  #sameAs: (path: string) => string | null;
 
-  constructor(list: () => Promise<T[]>, logger: Logger) {
+  constructor(list: () => Promise<T[]>, logger: Logger, options: DiscoveryOptions = {}) {
     this.#list = list;
     this.#log = logger;
+    this.#sameAs = options.sameAs ?? (() => null);
   }
 
   /** `path` is replicated already (or was given up on): never report it. */
@@ -48,7 +59,10 @@ export class Discovery<T extends Candidate> {
     const found: T[] = [];
     for (const candidate of await this.#list()) {
       if (this.#known.has(candidate.path)) continue;
-      const problem = await notADatabase(candidate.path);
+      const same = this.#sameAs(candidate.path);
+      const problem = same !== null
+        ? `it is the same database file as "${same}", which is replicated already`
+        : await notADatabase(candidate.path);
       if (problem === null) {
         found.push(candidate);
         continue;
@@ -57,7 +71,7 @@ export class Discovery<T extends Candidate> {
         this.#reported.set(candidate.path, problem);
         // A file that is not a database is likely a mistake in the config; missing or empty
         // ones are usually databases about to be created.
-        const level = problem.startsWith("the file is not") ? "warn" : "info";
+        const level = problem.startsWith("the file is not") || same !== null ? "warn" : "info";
         this.#log[level]("not replicating (yet)", { path: candidate.path, reason: problem });
       }
     }
