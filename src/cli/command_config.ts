@@ -9,7 +9,7 @@ import { SYNC_FLAGS } from "../config/effective_settings.ts";
 import { defaultName, globToRegExp } from "../config/glob.ts";
 import { UsageError } from "../errors.ts";
 import type { ReplicaClient } from "../replica/replica_client.ts";
-import { openReplicaUrl } from "../replica/replica_url.ts";
+import { openReplica, parseReplicaUrl } from "../replica/replica_url.ts";
 import { absolutePath, type FlagSpec, type ParsedArgs, stringFlag } from "./args.ts";
 
 /** Read when no `--config` is given and it exists in the working directory. */
@@ -64,7 +64,11 @@ export function replicaSettings(parsed: ParsedArgs, config: WalsyncConfig | null
   };
 }
 
-/** Opens the replica for `command`; a usage error when neither `-b` nor `[s3] bucket` names one. */
+/**
+ * Opens the replica for `command`; a usage error when neither `-b` nor `[s3] bucket` names one.
+ * `-b` replaces the config's replica: with `-b file:///dir`, `[s3]`'s S3 settings (meant for the
+ * config's bucket) are left out, while `--endpoint` with a file replica is an error.
+ */
 export async function openCommandReplica(
   command: string,
   parsed: ParsedArgs,
@@ -76,7 +80,18 @@ export async function openCommandReplica(
       `${command} needs a replica: -b file:///dir or -b s3://bucket/prefix, or [s3] bucket in walsync.toml (run "walsync help ${command}")`,
     );
   }
-  return await openReplicaUrl(url, overrides);
+  // A URL from walsync.toml is canonical already (relative paths resolved against its directory).
+  const replica = parseReplicaUrl(url, { baseDir: Deno.cwd() });
+  if (replica.kind === "file") {
+    const endpoint = stringFlag(parsed, "endpoint");
+    if (endpoint !== undefined) {
+      throw new UsageError(
+        `--endpoint "${endpoint}" applies to s3:// replicas only, not to "${url}"; drop it or give -b s3://bucket/prefix`,
+      );
+    }
+    return await openReplica(replica);
+  }
+  return await openReplica(replica, overrides);
 }
 
 /** Checks an endpoint with walsync.toml's rules: an http(s) URL without credentials. */
