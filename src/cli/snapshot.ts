@@ -79,7 +79,7 @@ export async function snapshotCommand(args: string[]): Promise<number> {
     if (!(error instanceof StagingLockedError)) throw error;
     // A running `walsync watch` holds the database: ask it to take the snapshot.
     const answer = await askRunningWalsync(error, client.location, logger);
-    const sizeBytes = await snapshotSize(client, name, answer.txid);
+    const sizeBytes = await snapshotSize(client, { name, txid: answer.txid, logger });
     report({ name, path, ...answer, startedAt, json, sizeBytes, by: "the running walsync" });
     return EXIT_OK;
   }
@@ -99,7 +99,7 @@ export async function snapshotCommand(args: string[]): Promise<number> {
     await replicator.close({ upload: true, signal: controller.signal });
     closed = true;
     if (lease.lost) throw lease.lost;
-    const sizeBytes = await snapshotSize(client, name, txid);
+    const sizeBytes = await snapshotSize(client, { name, txid, logger });
     report({ name, path, replica: client.location, txid, checksum, startedAt, json, sizeBytes });
     return EXIT_OK;
   } finally {
@@ -145,13 +145,23 @@ function report(result: {
   );
 }
 
+/**
+ * The stored snapshot's size, or null when the replica cannot be listed. The snapshot is in the
+ * replica by then, so a failed listing must not fail the command: a `snapshot` answered by the
+ * daemon may run without credentials of its own.
+ */
 async function snapshotSize(
   client: ReplicaClient,
-  name: string,
-  txid: number,
+  options: { name: string; txid: number; logger: Logger },
 ): Promise<number | null> {
-  const files = await client.listFiles(name, SNAPSHOT_LEVEL);
-  return files.find((f) => f.maxTxid === txid)?.sizeBytes ?? null;
+  const { name, txid, logger } = options;
+  try {
+    const files = await client.listFiles(name, SNAPSHOT_LEVEL);
+    return files.find((f) => f.maxTxid === txid)?.sizeBytes ?? null;
+  } catch (error) {
+    logger.warn("snapshot size unknown: the replica could not be listed", { db: name, error });
+    return null;
+  }
 }
 
 /**
