@@ -8,7 +8,7 @@ import type { Logger } from "../log.ts";
 import type { ReplicaClient } from "../replica/replica_client.ts";
 import { readLockOwner, StagingLockedError } from "../replicate/staging.ts";
 import { waitForSnapshotAnswer, writeSnapshotRequest } from "../replicate/snapshot_request.ts";
-import { absolutePath, parseCommandArgs, stringFlag } from "./args.ts";
+import { parseCommandArgs, stringFlag } from "./args.ts";
 import { resolveCommandDatabase } from "./command_config.ts";
 import { EXIT_OK } from "./exit_codes.ts";
 import { createProgress } from "./progress.ts";
@@ -24,6 +24,8 @@ export const SNAPSHOT_HELP = `Usage: walsync snapshot DB [-b URL] [options]
 Takes a full snapshot of database DB now: first ships any commits not yet replicated, then
 stores the whole database as the next TXID at level 0 and as a level-9 snapshot (1-TXID),
 and uploads both before exiting. Restores after this read the snapshot plus what follows.
+DB is a database file, or a replica name walsync.toml gives one (as "walsync list" shows
+it: a/app.db for tenants/*/app.db), as restore and verify take it.
 
 When a running "walsync watch" replicates the database (it holds the database's staging
 lock), the command asks it instead (a request file beside the database, then SIGUSR1) and
@@ -42,7 +44,8 @@ Progress goes to stderr: a bar on a terminal, a line every few seconds otherwise
 Examples:
   walsync snapshot /var/lib/app/app.db -b file:///var/backups/walsync
   walsync snapshot app.db -b s3://backups/prod --endpoint http://127.0.0.1:9000 --json
-  walsync snapshot /srv/tenants/a/app.db --config /etc/walsync.toml`;
+  walsync snapshot /srv/tenants/a/app.db --config /etc/walsync.toml
+  walsync snapshot a/app.db --config /etc/walsync.toml`;
 
 export async function snapshotCommand(args: string[]): Promise<number> {
   const parsed = parseCommandArgs("snapshot", args, {
@@ -63,13 +66,12 @@ export async function snapshotCommand(args: string[]): Promise<number> {
   const { path, name, client, config } = await resolveCommandDatabase(
     "snapshot",
     parsed,
-    absolutePath(parsed.positionals[0]),
+    parsed.positionals[0],
   );
   const logger = makeLogger(
     stringFlag(parsed, "log-format") ?? config?.log.format,
     stringFlag(parsed, "log-level") ?? config?.log.level,
   );
-  await assertDatabaseFile(path);
   const startedAt = performance.now();
   const json = parsed.values.json === true;
   let replicator: Replicator;
@@ -201,16 +203,4 @@ async function askRunningWalsync(
     );
   }
   return answer;
-}
-
-async function assertDatabaseFile(path: string): Promise<void> {
-  try {
-    const info = await Deno.stat(path);
-    if (!info.isFile) throw new UsageError(`Database "${path}" is not a file`);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new UsageError(`Database "${path}" does not exist`);
-    }
-    throw error;
-  }
 }
