@@ -154,6 +154,19 @@ Deno.test("--endpoint with a file replica exits 2, from the flag or from walsync
       /walsync\.toml:3: s3\.endpoint applies to s3:\/\/ replicas only, but s3\.bucket \(line 2\) is a file replica/,
     );
     assert.deepEqual(await entries(dir), ["app.db", "walsync.toml"]);
+
+    // -b file:///dir replaces a replica configured for S3: its S3 settings are not used.
+    await Deno.writeTextFile(
+      `${dir}/walsync.toml`,
+      `[s3]\nbucket = "s3://bkt/p"\nendpoint = "http://127.0.0.1:9000"\nregion = "eu"\n`,
+    );
+    const explain = await runWalsync(["explain", "--json", "-b", "./r"], { cwd: dir });
+    assertExit(explain, 0);
+    const { replica } = JSON.parse(explain.stdout);
+    assert.equal(replica.location, `file://${dir}/r`);
+    assert.equal(replica.endpoint, null);
+    assert.equal(replica.region, null);
+    assertExit(await runWalsync(["watch", "app.db", "-b", "./r", "--once"], { cwd: dir }), 0);
   });
 });
 

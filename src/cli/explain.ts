@@ -73,9 +73,13 @@ export async function explainCommand(args: string[]): Promise<number> {
   }
   const flags = parseSyncFlags(parsed.values);
   const config = await loadCommandConfig(parsed);
-  const replica = replicaSettings(parsed, config);
+  const settings = replicaSettings(parsed, config);
   // Opening checks the URL; nothing is contacted until the first request.
-  const client = replica.url ? await openCommandReplica("explain", parsed, config) : null;
+  const client = settings.url ? await openCommandReplica("explain", parsed, config) : null;
+  // `-b file:///dir` over a config made for S3 uses none of [s3]'s S3 settings: do not list them.
+  const replica: Partial<typeof settings> = client?.kind === "file"
+    ? { url: settings.url }
+    : settings;
   const databases: ExplainedDatabase[] = [];
   const replicaFor = (name: string) =>
     client ? `${client.location.replace(/\/$/, "")}/${name}` : null;
