@@ -339,6 +339,58 @@ Deno.test({
   },
 });
 
+Deno.test("explain shows retention as not applied, and only what walsync.toml sets", async () => {
+  await withDir(async (dir) => {
+    const explain = async () => {
+      const text = await runWalsync(["explain", "-b", "./replica"], { cwd: dir });
+      assertExit(text, 0);
+      const json = await runWalsync(["explain", "-b", "./replica", "--json"], { cwd: dir });
+      assertExit(json, 0);
+      return { text: text.stdout, retention: JSON.parse(json.stdout).retention };
+    };
+    const none = await explain();
+    assert.match(none.text, /^retention +not applied: no compaction yet, every file is kept$/m);
+    assert.doesNotMatch(none.text, /hourly|daily|weekly|monthly/);
+    assert.deepEqual(none.retention, { applied: false, configured: {} });
+
+    await Deno.writeTextFile(`${dir}/walsync.toml`, `[retention]\nhourly = 48\n`);
+    const set = await explain();
+    assert.match(
+      set.text,
+      /^retention +hourly 48 \(\[retention\]\), not applied: no compaction yet, every file is kept$/m,
+    );
+    assert.doesNotMatch(set.text, /daily|weekly|monthly/);
+    assert.deepEqual(set.retention, { applied: false, configured: { hourly: 48 } });
+  });
+});
+
+Deno.test("a Litestream YAML config given as walsync.toml gets a hint to the migration guide", async () => {
+  await withDir(async (dir) => {
+    const yaml =
+      "# litestream\ndbs:\n  - path: /data/app.db\n    replicas:\n      - url: s3://b/app.db\n";
+    const hint =
+      'looks like YAML \\(a litestream\\.yml\\?\\); walsync\\.toml is TOML: see "Migrating from Litestream" in the README for the key mapping';
+    await Deno.writeTextFile(`${dir}/litestream.yml`, yaml);
+    const byName = await runWalsync(["watch", "--config", "litestream.yml", "--once"], {
+      cwd: dir,
+    });
+    assertExit(byName, 2);
+    assert.match(byName.stderr, /litestream\.yml:2: TOML syntax error/);
+    assert.match(byName.stderr, new RegExp(hint));
+    // Caught by its content too, whatever the file is called.
+    await Deno.writeTextFile(`${dir}/walsync.toml`, yaml);
+    const byContent = await runWalsync(["explain"], { cwd: dir });
+    assertExit(byContent, 2);
+    assert.match(byContent.stderr, new RegExp(hint));
+    // A TOML file with a TOML mistake gets no such hint.
+    await Deno.writeTextFile(`${dir}/walsync.toml`, "[sync]\ninterval = 1s\n");
+    const toml = await runWalsync(["explain"], { cwd: dir });
+    assertExit(toml, 2);
+    assert.match(toml.stderr, /TOML syntax error/);
+    assert.doesNotMatch(toml.stderr, /YAML/);
+  });
+});
+
 const s3 = s3TestTargets()[0];
 
 Deno.test({

@@ -128,3 +128,65 @@ Deno.test("snapshot usage errors exit 2: no database, a missing file, no replica
     assert.match(noReplica.stderr, /snapshot needs a replica/);
   });
 });
+
+Deno.test("snapshot takes a replica name that walsync.toml maps to a path, as restore does", async () => {
+  await withDir(async (dir) => {
+    for (const path of ["tenants/t05/app.db", "data/main.db"]) {
+      await Deno.mkdir(`${dir}/${path.slice(0, path.lastIndexOf("/"))}`, { recursive: true });
+      const db = openWalDatabase(`${dir}/${path}`);
+      db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
+      db.exec("INSERT INTO t (v) VALUES ('x')");
+      db.close();
+    }
+    await Deno.writeTextFile(
+      `${dir}/walsync.toml`,
+      [
+        `[s3]`,
+        `bucket = "./replica"`,
+        ``,
+        `[[databases]]`,
+        `path = "tenants/*/app.db"`,
+        ``,
+        `[[databases]]`,
+        `path = "data/main.db"`,
+        `name = "main"`,
+        ``,
+      ].join("\n"),
+    );
+    for (
+      const [arg, name, path] of [
+        ["t05/app.db", "t05/app.db", `${dir}/tenants/t05/app.db`],
+        ["main", "main", `${dir}/data/main.db`],
+        ["tenants/t05/app.db", "t05/app.db", `${dir}/tenants/t05/app.db`],
+      ]
+    ) {
+      const run = await runWalsync(["snapshot", arg, "--json"], { cwd: dir });
+      assert.equal(run.code, 0, run.stderr);
+      const report = JSON.parse(run.stdout);
+      assert.equal(report.name, name, arg);
+      assert.equal(report.path, path, arg);
+      assert.ok(
+        (await levelFiles(`${dir}/replica/${name}`, 9)).includes(
+          `0000000000000001-${report.txidHex}.ltx`,
+        ),
+      );
+    }
+    // Neither a file nor a name the config gives: a usage error naming both readings.
+    const unknown = await runWalsync(["snapshot", "t99/app.db"], { cwd: dir });
+    assert.equal(unknown.code, 2);
+    assert.match(
+      unknown.stderr,
+      new RegExp(
+        `Database "t99/app\\.db" is neither a file \\("${dir}/t99/app\\.db" does not exist\\) nor a replica name in ${dir}/walsync\\.toml`,
+      ),
+    );
+    // A name the config gives whose file is missing names that file.
+    await Deno.remove(`${dir}/data/main.db`);
+    const gone = await runWalsync(["snapshot", "main"], { cwd: dir });
+    assert.equal(gone.code, 2);
+    assert.match(
+      gone.stderr,
+      new RegExp(`Database "${dir}/data/main\\.db" \\(replica name "main"\\) does not exist`),
+    );
+  });
+});

@@ -61,3 +61,59 @@ Deno.test("help for each command prints its usage with examples and exits 0", as
     }
   }
 });
+
+Deno.test("a single-dash long option or a misspelt one gets a did-you-mean", async () => {
+  const cases: [string[], string][] = [
+    [
+      ["restore", "app.db", "-txid", "3", "-o", "x.db"],
+      'Unknown option "-txid"; did you mean "--txid"?',
+    ],
+    [
+      ["restore", "app.db", "-txid=3", "-o", "x.db"],
+      'Unknown option "-txid=3"; did you mean "--txid"?',
+    ],
+    [
+      ["restore", "app.db", "--tixd", "3", "-o", "x.db"],
+      'Unknown option "--tixd"; did you mean "--txid"?',
+    ],
+    [
+      ["watch", "app.db", "--sync-intervall=1s"],
+      'Unknown option "--sync-intervall=1s"; did you mean "--sync-interval"?',
+    ],
+    [["list", "-json"], 'Unknown option "-json"; did you mean "--json"?'],
+    [
+      ["watch", "app.db", "--bogus"],
+      'Unknown option "--bogus"; run "walsync help watch" for usage',
+    ],
+  ];
+  for (const [args, message] of cases) {
+    const run = await walsync(...args);
+    assert.equal(run.code, 2, args.join(" "));
+    assert.equal(run.stderr, `error: ${message}\n`);
+  }
+});
+
+Deno.test("every command's help starts its option descriptions in one column", async () => {
+  const signature = /^( +(?:-\w, )?--[\w-]+(?:\[=false\])?(?: [A-Z]+)?)( +)(\S\S)/;
+  for (const command of ["watch", "restore", "snapshot", "list", "verify", "explain"]) {
+    const { stdout } = await walsync(command, "--help");
+    const lines = stdout.split("\n");
+    const start = lines.indexOf("Options:");
+    assert.ok(start >= 0, `${command} --help has an Options: section`);
+    const columns = new Set<number>();
+    for (const line of lines.slice(start + 1)) {
+      if (line.trim() === "") break;
+      const option = signature.exec(line);
+      if (option) {
+        columns.add(option[1].length + option[2].length);
+      } else if (/^ {8,}\S/.test(line)) {
+        columns.add(line.length - line.trimStart().length); // a description's next line
+      }
+    }
+    assert.equal(
+      columns.size,
+      1,
+      `${command} --help: descriptions start at columns ${[...columns]}`,
+    );
+  }
+});

@@ -5,6 +5,7 @@
  * error naming it. (Written here rather than `node:util`'s parseArgs, which loads Deno's Node
  * compatibility layer: about 3 MB of resident memory the daemon does not need.)
  */
+import { suggest } from "../config/did_you_mean.ts";
 import { UsageError } from "../errors.ts";
 
 export interface FlagDefinition {
@@ -45,7 +46,7 @@ export function parseCommandArgs(command: string, args: string[], options: FlagS
     const given = long ? arg.slice(2, eq >= 0 ? eq : undefined) : arg.slice(1);
     const name = long ? given : byShort.get(given);
     const definition = name === undefined ? undefined : spec[name];
-    if (name === undefined || !definition) fail(`Unknown option "${arg}"`);
+    if (name === undefined || !definition) unknownOption(command, arg, spec);
     if (definition!.type === "boolean") {
       // `--flag`, or explicitly `--flag=true` / `--flag=false` (to override walsync.toml).
       const text = eq >= 0 ? arg.slice(eq + 1) : "true";
@@ -62,6 +63,18 @@ export function parseCommandArgs(command: string, args: string[], options: FlagS
     values[name!] = value;
   }
   return { values, positionals };
+}
+
+/** An unknown option: "did you mean" the long flag it resembles, else a pointer to the usage. */
+function unknownOption(command: string, arg: string, spec: FlagSpec): never {
+  const given = arg.replace(/^--?/, "").replace(/=.*$/s, "");
+  const longs = Object.keys(spec);
+  // `-txid` is `--txid` with a dash missing; `--tixd` a typo of it.
+  const meant = !arg.startsWith("--") && longs.includes(given) ? given : suggest(given, longs);
+  if (meant !== undefined && given.length > 1) {
+    throw new UsageError(`Unknown option "${arg}"; did you mean "--${meant}"?`);
+  }
+  throw new UsageError(`Unknown option "${arg}"; run "walsync help ${command}" for usage`);
 }
 
 export function stringFlag(parsed: ParsedArgs, name: string): string | undefined {

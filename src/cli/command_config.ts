@@ -9,7 +9,7 @@ import { SYNC_FLAGS } from "../config/effective_settings.ts";
 import { defaultName, globToRegExp } from "../config/glob.ts";
 import { UsageError } from "../errors.ts";
 import type { ReplicaClient } from "../replica/replica_client.ts";
-import { openReplicaUrl } from "../replica/replica_url.ts";
+import { openReplica, parseReplicaUrl } from "../replica/replica_url.ts";
 import { absolutePath, type FlagSpec, type ParsedArgs, stringFlag } from "./args.ts";
 
 /** Read when no `--config` is given and it exists in the working directory. */
@@ -64,7 +64,11 @@ export function replicaSettings(parsed: ParsedArgs, config: WalsyncConfig | null
   };
 }
 
-/** Opens the replica for `command`; a usage error when neither `-b` nor `[s3] bucket` names one. */
+/**
+ * Opens the replica for `command`; a usage error when neither `-b` nor `[s3] bucket` names one.
+ * `-b` replaces the config's replica: with `-b file:///dir`, `[s3]`'s S3 settings (meant for the
+ * config's bucket) are left out, while `--endpoint` with a file replica is an error.
+ */
 export async function openCommandReplica(
   command: string,
   parsed: ParsedArgs,
@@ -76,7 +80,18 @@ export async function openCommandReplica(
       `${command} needs a replica: -b file:///dir or -b s3://bucket/prefix, or [s3] bucket in walsync.toml (run "walsync help ${command}")`,
     );
   }
-  return await openReplicaUrl(url, overrides);
+  // A URL from walsync.toml is canonical already (relative paths resolved against its directory).
+  const replica = parseReplicaUrl(url, { baseDir: Deno.cwd() });
+  if (replica.kind === "file") {
+    const endpoint = stringFlag(parsed, "endpoint");
+    if (endpoint !== undefined) {
+      throw new UsageError(
+        `--endpoint "${endpoint}" applies to s3:// replicas only, not to "${url}"; drop it or give -b s3://bucket/prefix`,
+      );
+    }
+    return await openReplica(replica);
+  }
+  return await openReplica(replica, overrides);
 }
 
 /** Checks an endpoint with walsync.toml's rules: an http(s) URL without credentials. */
@@ -108,11 +123,16 @@ export function replicaNameFor(config: WalsyncConfig | null, path: string): stri
   return configDatabaseFor(config, path)?.name ?? path.slice(path.lastIndexOf("/") + 1);
 }
 
-/** For commands on one database given by path (`snapshot`): its config, name and replica. */
+/**
+ * For commands on one database (`snapshot DB`): its config, replica, path and replica name.
+ * DB is a database file, or a replica name walsync.toml gives a database (`t05/app.db` for
+ * the glob `tenants/<star>/app.db`, or an entry's `name`), as `restore` and `verify` take it.
+ * A file wins over a name: it is what the user pointed at.
+ */
 export async function resolveCommandDatabase(
   command: string,
   parsed: ParsedArgs,
-  path: string,
+  database: string,
 ): Promise<{
   path: string;
   name: string;
@@ -121,7 +141,61 @@ export async function resolveCommandDatabase(
 }> {
   const config = await loadCommandConfig(parsed);
   const client = await openCommandReplica(command, parsed, config);
-  return { path, name: replicaNameFor(config, path), config, client };
+  const path = absolutePath(database);
+  const kind = await fileKind(path);
+  if (kind === "file") return { path, name: replicaNameFor(config, path), config, client };
+  if (kind === "other") throw new UsageError(`Database "${path}" is not a file`);
+  const named = configPathForName(config, database);
+  if (named !== null) {
+    const found = await fileKind(named.path);
+    if (found === "file") return { path: named.path, name: database, config, client };
+    // A glob names what it matches: a file it would match but that is not there is no database.
+    if (!named.glob) {
+      throw new UsageError(
+        `Database "${named.path}" (replica name "${database}") does not exist`,
+      );
+    }
+  }
+  if (config === null) throw new UsageError(`Database "${path}" does not exist`);
+  throw new UsageError(
+    `Database "${database}" is neither a file ("${path}" does not exist) nor a replica name in ${config.file}; give a database path, or a name as "walsync list" shows it`,
+  );
+}
+
+async function fileKind(path: string): Promise<"file" | "other" | "missing"> {
+  try {
+    return (await Deno.stat(path)).isFile ? "file" : "other";
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+      return "missing";
+    }
+    throw error;
+  }
+}
+
+/**
+ * The path of the database walsync.toml names `name`, whether or not it exists: the inverse of
+ * `configDatabaseFor`. A glob's name is its path below the glob's fixed part (after the entry's
+ * `name` prefix), so the path is that part plus the name.
+ */
+export function configPathForName(
+  config: WalsyncConfig | null,
+  name: string,
+): { path: string; glob: boolean } | null {
+  for (const entry of config?.databases ?? []) {
+    if (!entry.glob) {
+      if (defaultName(entry, entry.path) === name) return { path: entry.path, glob: false };
+      continue;
+    }
+    const prefix = entry.name === undefined ? "" : `${entry.name}/`;
+    if (!name.startsWith(prefix)) continue;
+    const relative = name.slice(prefix.length);
+    const path = entry.root === "/" ? `/${relative}` : `${entry.root}/${relative}`;
+    if (globToRegExp(entry.path).test(path) && defaultName(entry, path) === name) {
+      return { path, glob: true };
+    }
+  }
+  return null;
 }
 
 /**

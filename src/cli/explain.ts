@@ -4,8 +4,7 @@
  */
 import { resolveDatabases } from "../config/config_file.ts";
 import {
-  DEFAULT_RETENTION_SETTINGS,
-  type RetentionSettings,
+  RETENTION_KEYS,
   SYNC_TOML_KEYS,
   SYNC_VALUE_KINDS,
   type SyncSettings,
@@ -74,9 +73,13 @@ export async function explainCommand(args: string[]): Promise<number> {
   }
   const flags = parseSyncFlags(parsed.values);
   const config = await loadCommandConfig(parsed);
-  const replica = replicaSettings(parsed, config);
+  const settings = replicaSettings(parsed, config);
   // Opening checks the URL; nothing is contacted until the first request.
-  const client = replica.url ? await openCommandReplica("explain", parsed, config) : null;
+  const client = settings.url ? await openCommandReplica("explain", parsed, config) : null;
+  // `-b file:///dir` over a config made for S3 uses none of [s3]'s S3 settings: do not list them.
+  const replica: Partial<typeof settings> = client?.kind === "file"
+    ? { url: settings.url }
+    : settings;
   const databases: ExplainedDatabase[] = [];
   const replicaFor = (name: string) =>
     client ? `${client.location.replace(/\/$/, "")}/${name}` : null;
@@ -107,7 +110,9 @@ export async function explainCommand(args: string[]): Promise<number> {
     }
   }
   const global = effectiveSettings(flags, config, null);
-  const retention = { ...DEFAULT_RETENTION_SETTINGS, ...config?.retention };
+  // Only what the file sets: walsync has no compaction yet, so no default applies either.
+  const retention = RETENTION_KEYS.filter((key) => config?.retention[key] !== undefined)
+    .map((key) => `${key} ${config!.retention[key]}`);
   const sourceOf = (flag: string, fromConfig: { line: number } | undefined, flagSet: boolean) =>
     flagSet ? `flag --${flag}` : fromConfig ? `[s3] (line ${fromConfig.line})` : "default";
 
@@ -126,7 +131,7 @@ export async function explainCommand(args: string[]): Promise<number> {
       },
       log: { format: config?.log.format ?? null, level: config?.log.level ?? "info" },
       settings: jsonSettings(global),
-      retention: { ...retention, applied: false },
+      retention: { applied: false, configured: { ...config?.retention } },
       patterns: (config?.databases ?? []).map((entry) => ({
         entry: `databases[${entry.index}]`,
         line: entry.line,
@@ -185,9 +190,8 @@ export async function explainCommand(args: string[]): Promise<number> {
   );
   lines.push(
     `retention   ${
-      (Object.keys(retention) as (keyof RetentionSettings)[]).map((k) => `${k} ${retention[k]}`)
-        .join(", ")
-    }  (not applied yet: no compaction, every file is kept)`,
+      retention.length === 0 ? "" : `${retention.join(", ")} ([retention]), `
+    }not applied: no compaction yet, every file is kept`,
   );
   lines.push("");
   lines.push("settings (for databases without their own):");

@@ -1,7 +1,8 @@
 /** `walsync list -b URL`: the databases in a replica, their latest TXID, size and footprint. */
-import { FormatError, UsageError } from "../errors.ts";
+import { FormatError, UsageError, WalsyncError } from "../errors.ts";
 import { formatTxid, LTX_HEADER_SIZE, parseLtxHeader } from "../ltx/ltx_header.ts";
 import type { Logger } from "../log.ts";
+import { FileReplicaClient } from "../replica/file/file_replica_client.ts";
 import { type LtxFileInfo, readAll, type ReplicaClient } from "../replica/replica_client.ts";
 import { listAllFiles } from "../restore/apply.ts";
 import { describeFile } from "../restore/plan.ts";
@@ -70,6 +71,7 @@ export async function listCommand(args: string[]): Promise<number> {
   }
   const logger = makeLogger(parsed.values["log-format"], parsed.values["log-level"]);
   const client = await openReplicaFromFlags("list", parsed);
+  if (client instanceof FileReplicaClient) await assertReplicaDirectory(client.root);
   const databases = await summarizeReplica(client, { logger });
   if (databases.length === 0) writeErr(`no databases in ${client.location}`);
   if (parsed.values.json) {
@@ -78,6 +80,26 @@ export async function listCommand(args: string[]): Promise<number> {
     writeOut(formatTable(databases));
   }
   return EXIT_OK;
+}
+
+/**
+ * A file replica's directory must exist for `list`: a mistyped path would otherwise read as an
+ * empty replica ("no databases"), which looks like lost backups or like all is well.
+ */
+async function assertReplicaDirectory(root: string): Promise<void> {
+  const hint = "check the replica URL (-b or [s3] bucket)";
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(root);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+      throw new WalsyncError(`Replica directory "${root}" does not exist; ${hint}`);
+    }
+    throw error;
+  }
+  if (!info.isDirectory) {
+    throw new WalsyncError(`Replica directory "${root}" is not a directory; ${hint}`);
+  }
 }
 
 /** Summaries of every database in the replica, sorted by name. */

@@ -18,8 +18,8 @@ export const REPLICA_FLAGS: FlagSpec = {
 };
 
 export const REPLICA_FLAGS_HELP =
-  `  -b, --bucket URL        Replica: file:///dir (a local directory) or s3://bucket/prefix;
-                          default [s3] bucket in walsync.toml
+  `  -b, --bucket URL        Replica: s3://bucket/prefix, file:///dir, or a directory path
+                          starting with / or ./ (or ../); default [s3] bucket in walsync.toml
       --endpoint URL      S3 endpoint (MinIO, SeaweedFS, Tigris, R2…); default [s3] endpoint,
                           then AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL, else AWS
 ${CONFIG_FLAG_HELP}`;

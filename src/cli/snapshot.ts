@@ -8,7 +8,7 @@ import type { Logger } from "../log.ts";
 import type { ReplicaClient } from "../replica/replica_client.ts";
 import { readLockOwner, StagingLockedError } from "../replicate/staging.ts";
 import { waitForSnapshotAnswer, writeSnapshotRequest } from "../replicate/snapshot_request.ts";
-import { absolutePath, parseCommandArgs, stringFlag } from "./args.ts";
+import { parseCommandArgs, stringFlag } from "./args.ts";
 import { resolveCommandDatabase } from "./command_config.ts";
 import { EXIT_OK } from "./exit_codes.ts";
 import { createProgress } from "./progress.ts";
@@ -24,6 +24,8 @@ export const SNAPSHOT_HELP = `Usage: walsync snapshot DB [-b URL] [options]
 Takes a full snapshot of database DB now: first ships any commits not yet replicated, then
 stores the whole database as the next TXID at level 0 and as a level-9 snapshot (1-TXID),
 and uploads both before exiting. Restores after this read the snapshot plus what follows.
+DB is a database file, or a replica name walsync.toml gives one (as "walsync list" shows
+it: a/app.db for tenants/*/app.db), as restore and verify take it.
 
 When a running "walsync watch" replicates the database (it holds the database's staging
 lock), the command asks it instead (a request file beside the database, then SIGUSR1) and
@@ -42,7 +44,8 @@ Progress goes to stderr: a bar on a terminal, a line every few seconds otherwise
 Examples:
   walsync snapshot /var/lib/app/app.db -b file:///var/backups/walsync
   walsync snapshot app.db -b s3://backups/prod --endpoint http://127.0.0.1:9000 --json
-  walsync snapshot /srv/tenants/a/app.db --config /etc/walsync.toml`;
+  walsync snapshot /srv/tenants/a/app.db --config /etc/walsync.toml
+  walsync snapshot a/app.db --config /etc/walsync.toml`;
 
 export async function snapshotCommand(args: string[]): Promise<number> {
   const parsed = parseCommandArgs("snapshot", args, {
@@ -63,13 +66,12 @@ export async function snapshotCommand(args: string[]): Promise<number> {
   const { path, name, client, config } = await resolveCommandDatabase(
     "snapshot",
     parsed,
-    absolutePath(parsed.positionals[0]),
+    parsed.positionals[0],
   );
   const logger = makeLogger(
     stringFlag(parsed, "log-format") ?? config?.log.format,
     stringFlag(parsed, "log-level") ?? config?.log.level,
   );
-  await assertDatabaseFile(path);
   const startedAt = performance.now();
   const json = parsed.values.json === true;
   let replicator: Replicator;
@@ -79,7 +81,7 @@ export async function snapshotCommand(args: string[]): Promise<number> {
     if (!(error instanceof StagingLockedError)) throw error;
     // A running `walsync watch` holds the database: ask it to take the snapshot.
     const answer = await askRunningWalsync(error, client.location, logger);
-    const sizeBytes = await snapshotSize(client, name, answer.txid);
+    const sizeBytes = await snapshotSize(client, { name, txid: answer.txid, logger });
     report({ name, path, ...answer, startedAt, json, sizeBytes, by: "the running walsync" });
     return EXIT_OK;
   }
@@ -99,7 +101,7 @@ export async function snapshotCommand(args: string[]): Promise<number> {
     await replicator.close({ upload: true, signal: controller.signal });
     closed = true;
     if (lease.lost) throw lease.lost;
-    const sizeBytes = await snapshotSize(client, name, txid);
+    const sizeBytes = await snapshotSize(client, { name, txid, logger });
     report({ name, path, replica: client.location, txid, checksum, startedAt, json, sizeBytes });
     return EXIT_OK;
   } finally {
@@ -145,13 +147,23 @@ function report(result: {
   );
 }
 
+/**
+ * The stored snapshot's size, or null when the replica cannot be listed. The snapshot is in the
+ * replica by then, so a failed listing must not fail the command: a `snapshot` answered by the
+ * daemon may run without credentials of its own.
+ */
 async function snapshotSize(
   client: ReplicaClient,
-  name: string,
-  txid: number,
+  options: { name: string; txid: number; logger: Logger },
 ): Promise<number | null> {
-  const files = await client.listFiles(name, SNAPSHOT_LEVEL);
-  return files.find((f) => f.maxTxid === txid)?.sizeBytes ?? null;
+  const { name, txid, logger } = options;
+  try {
+    const files = await client.listFiles(name, SNAPSHOT_LEVEL);
+    return files.find((f) => f.maxTxid === txid)?.sizeBytes ?? null;
+  } catch (error) {
+    logger.warn("snapshot size unknown: the replica could not be listed", { db: name, error });
+    return null;
+  }
 }
 
 /**
@@ -191,16 +203,4 @@ async function askRunningWalsync(
     );
   }
   return answer;
-}
-
-async function assertDatabaseFile(path: string): Promise<void> {
-  try {
-    const info = await Deno.stat(path);
-    if (!info.isFile) throw new UsageError(`Database "${path}" is not a file`);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new UsageError(`Database "${path}" does not exist`);
-    }
-    throw error;
-  }
 }

@@ -33,25 +33,28 @@ again every 10s, so new tenants' databases are picked up while running).
 
 Options:
 ${REPLICA_FLAGS_HELP}
-      --sync-interval D     How often changes are shipped (default 1s; 0 = as soon as seen)
-      --snapshot-interval D Full snapshot when the last is older than D and the database
-                            changed since (default 1h; 0 = off)
-      --max-changes N       Full snapshot once N WAL pages were shipped since the last one
-                            (default 0 = off)
-      --max-interval D      Full snapshot at most D after the first change since the last
-                            one (default 0 = off)
-      --on-idle D           Full snapshot once a changed database has been quiet for D
-                            (default 0 = off)
-      --on-startup[=false]  Full snapshot of every changed database when watch starts
-      --checkpoint-pages N  Checkpoint (PASSIVE) once the WAL holds N frames (default 1000)
-      --checkpoint-idle D   Checkpoint a WAL unchanged for D (default 1m)
-      --truncate-pages N    Above N frames also TRUNCATE the WAL file (default 121359)
-      --max-staging SIZE    Stop capturing while this much waits for upload (default 1GiB);
-                            the WAL keeps every frame meanwhile
-      --create              Create a database given on the command line that does not exist
-      --once                Sync and upload everything once, then exit
-      --log-format F        text or json (default: text on a terminal, json otherwise)
-      --log-level L         debug, info, warn or error (default info)
+      --sync-interval D   How often changes are shipped (default 1s; 0 = as soon as seen)
+      --snapshot-interval D
+                          Full snapshot when the last is older than D and the database
+                          changed since (default 1h; 0 = off)
+      --max-changes N     Full snapshot once N WAL pages were shipped since the last one
+                          (default 0 = off)
+      --max-interval D    Full snapshot at most D after the first change since the last
+                          one (default 0 = off)
+      --on-idle D         Full snapshot once a changed database has been quiet for D
+                          (default 0 = off)
+      --on-startup[=false]
+                          Full snapshot of every changed database when watch starts
+      --checkpoint-pages N
+                          Checkpoint (PASSIVE) once the WAL holds N frames (default 1000)
+      --checkpoint-idle D Checkpoint a WAL unchanged for D (default 1m)
+      --truncate-pages N  Above N frames also TRUNCATE the WAL file (default 121359)
+      --max-staging SIZE  Stop capturing while this much waits for upload (default 1GiB);
+                          the WAL keeps every frame meanwhile
+      --create            Create a database given on the command line that does not exist
+      --once              Sync and upload everything once, then exit
+      --log-format F      text or json (default: text on a terminal, json otherwise)
+      --log-level L       debug, info, warn or error (default info)
 
 Durations: 500ms, 5s, 1m, 1h or integer seconds. Sizes: 512MiB, 1GiB or bytes.
 Precedence: a flag beats the database's [[databases]] entry, which beats [sync], which

@@ -119,7 +119,11 @@ export function parseConfig(
     if (!(error instanceof TomlError)) throw error;
     // The parser's message is "Invalid TOML document: <reason>\n\n<code excerpt>".
     const reason = error.message.split("\n")[0].replace(/^Invalid TOML document: /, "");
-    const message = `TOML syntax error: ${reason} (column ${error.column})`;
+    const yaml = looksLikeYaml(file, text)
+      ? `; ${file.slice(file.lastIndexOf("/") + 1)} looks like YAML (a litestream.yml?); ` +
+        'walsync.toml is TOML: see "Migrating from Litestream" in the README for the key mapping'
+      : "";
+    const message = `TOML syntax error: ${reason} (column ${error.column})${yaml}`;
     throw new ConfigError([{ file, line: error.line, key: "", message }], { cause: error });
   }
   const { config, problems } = readConfigDocument(document, {
@@ -130,6 +134,18 @@ export function parseConfig(
   });
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/**
+ * A Litestream config handed to walsync: named `.yml`/`.yaml`, or its first line that is not
+ * blank or a comment reads `key:` or `- item` (TOML would say `key = value` or `[table]`).
+ */
+function looksLikeYaml(file: string, text: string): boolean {
+  if (/\.ya?ml$/i.test(file)) return true;
+  const first = text.split("\n").map((line) => line.trim()).find((line) =>
+    line !== "" && !line.startsWith("#")
+  );
+  return first !== undefined && /^(?:[A-Za-z_][\w-]*:(?:\s|$)|- |---)/.test(first);
 }
 
 /**

@@ -283,20 +283,32 @@ Deno.test("parseConfig checks the replica URL and endpoint and normalises a bare
   assert.deepEqual(bare.s3.bucket, { value: "s3://my-bucket", line: 2 });
   const file = parseConfig('[s3]\nbucket = "file:///var/backups"\n', FILE, noEnv);
   assert.deepEqual(file.s3.bucket, { value: "file:///var/backups", line: 2 });
+  const relative = parseConfig('[s3]\nbucket = "./replica"\n', FILE, noEnv);
+  assert.deepEqual(relative.s3.bucket, { value: "file:///etc/walsync/replica", line: 2 });
+  const forms = "s3://bucket/prefix, file:///dir, or a path starting with / or ./";
   assert.deepEqual(problems('[s3]\nbucket = "gs://b"\n'), [
-    'walsync.toml:2: s3.bucket has unsupported scheme "gs" in "gs://b"; use s3://bucket/prefix, file:///dir or a bucket name',
+    `walsync.toml:2: s3.bucket: Replica URL "gs://b" is not valid: scheme "gs" is not supported; use ${forms}`,
   ]);
   assert.deepEqual(problems('[s3]\nbucket = "s3://"\n\nendpoint = "127.0.0.1:9000"\n'), [
-    'walsync.toml:2: s3.bucket "s3://" has no bucket name; use s3://bucket/prefix, file:///dir or a bucket name',
+    `walsync.toml:2: s3.bucket: Replica URL "s3://" has no bucket name; use ${forms}`,
     'walsync.toml:4: s3.endpoint must be an http:// or https:// URL, got "127.0.0.1:9000"',
   ]);
   assert.deepEqual(problems('[s3]\nbucket = "file://backups"\nregion = ""\n'), [
-    'walsync.toml:2: s3.bucket "file://backups" needs an absolute path: file:///dir (three slashes)',
+    `walsync.toml:2: s3.bucket: Replica URL "file://backups" is not valid; did you mean "file:///backups"? Use ${forms}`,
     "walsync.toml:3: s3.region must not be empty",
   ]);
   assert.deepEqual(problems('[s3]\nbucket = "My Bucket"\n'), [
-    'walsync.toml:2: s3.bucket must be a replica URL, got "My Bucket"; use s3://bucket/prefix, file:///dir or a bucket name',
+    `walsync.toml:2: s3.bucket: Replica URL "My Bucket" is not valid; did you mean "./My Bucket"? Use ${forms}`,
   ]);
+  assert.deepEqual(
+    problems(
+      '[s3]\nbucket = "/var/backups"\nendpoint = "http://127.0.0.1:9000"\nregion = "eu"\n',
+    ),
+    [
+      'walsync.toml:3: s3.endpoint applies to s3:// replicas only, but s3.bucket (line 2) is a file replica ("file:///var/backups")',
+      'walsync.toml:4: s3.region applies to s3:// replicas only, but s3.bucket (line 2) is a file replica ("file:///var/backups")',
+    ],
+  );
 });
 
 Deno.test("parseConfig requires a usable path and a valid name in every database entry", () => {

@@ -5,12 +5,12 @@
  */
 import { UsageError } from "../errors.ts";
 import { validateReplicaName } from "../replica/replica_path.ts";
+import { parseReplicaUrl } from "../replica/replica_url.ts";
 import type { ConfigProblem, DatabaseEntry, WalsyncConfig } from "./config_file.ts";
 import {
   checkEnum,
   checkHttpUrl,
   checkInteger,
-  checkReplicaUrl,
   checkStorageClass,
   checkValue,
   describeValue,
@@ -55,9 +55,10 @@ export function readConfigDocument(
     databases: [],
   };
   const checker = new Checker(options.file, options.lineOf, options.env);
+  const configDir = absoluteFile.slice(0, absoluteFile.lastIndexOf("/")) || "/";
   for (const [key, value] of Object.entries(document)) {
     if (key === "databases") {
-      readDatabases(checker, value, absoluteFile.slice(0, absoluteFile.lastIndexOf("/")), config);
+      readDatabases(checker, value, configDir, config);
       continue;
     }
     if (!Object.hasOwn(SECTION_KEYS, key)) {
@@ -71,12 +72,13 @@ export function readConfigDocument(
     for (const [name, setting] of Object.entries(value)) {
       const path = [key, name];
       if (!SECTION_KEYS[key].includes(name)) checker.unknownKey(path, `[${key}]`);
-      else if (key === "s3") readS3(checker, name, setting, config);
+      else if (key === "s3") readS3(checker, name, setting, { config, configDir });
       else if (key === "sync") readSync(checker, path, setting, config.sync, config.syncLines);
       else if (key === "retention") readRetention(checker, name, setting, config);
       else readLog(checker, name, setting, config);
     }
   }
+  checkS3SettingsApply(checker, config);
   return { config, problems: checker.sortedProblems() };
 }
 
@@ -156,7 +158,13 @@ function keyName(path: KeyPath): string {
     .join("");
 }
 
-function readS3(checker: Checker, key: string, value: TomlValue, config: WalsyncConfig): void {
+function readS3(
+  checker: Checker,
+  key: string,
+  value: TomlValue,
+  into: { config: WalsyncConfig; configDir: string },
+): void {
+  const { config } = into;
   const path = ["s3", key];
   const line = checker.line(path);
   if (key === "force_path_style") {
@@ -167,6 +175,18 @@ function readS3(checker: Checker, key: string, value: TomlValue, config: Walsync
   }
   const text = checker.string(path, value);
   if (text === undefined) return;
+  if (key === "bucket") {
+    // The parser `-b` uses, so a string means the same replica in both places; the config
+    // adds only that a bare name is a bucket and that ./dir starts at this file's directory.
+    try {
+      const replica = parseReplicaUrl(text, { baseDir: into.configDir, bareBucket: true });
+      config.s3.bucket = { value: replica.url, line };
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      checker.report(path, `s3.bucket: ${error.message}`);
+    }
+    return;
+  }
   if (key === "region") {
     if (text.trim() === "") checker.report(path, `s3.region must not be empty`);
     else config.s3.region = { value: text, line };
@@ -183,10 +203,30 @@ function readS3(checker: Checker, key: string, value: TomlValue, config: Walsync
     else config.s3.sseKmsKeyId = { value: text, line };
     return;
   }
-  const checked = key === "bucket" ? checkReplicaUrl(text) : checkHttpUrl(text);
+  const checked = checkHttpUrl(text);
   if (!checked.ok) checker.report(path, `s3.${key} ${checked.message}`);
-  else if (key === "bucket") config.s3.bucket = { value: checked.value, line };
   else config.s3.endpoint = { value: checked.value, line };
+}
+
+/** S3-only keys beside a file replica would be ignored without a word: report them. */
+function checkS3SettingsApply(checker: Checker, config: WalsyncConfig): void {
+  const bucket = config.s3.bucket;
+  if (!bucket?.value.startsWith("file:")) return;
+  const { endpoint, region, forcePathStyle, storageClass, sseKmsKeyId } = config.s3;
+  const s3Only: [string, unknown][] = [
+    ["endpoint", endpoint],
+    ["region", region],
+    ["force_path_style", forcePathStyle],
+    ["storage_class", storageClass],
+    ["sse_kms_key_id", sseKmsKeyId],
+  ];
+  for (const [key, setting] of s3Only) {
+    if (setting === undefined) continue;
+    checker.report(
+      ["s3", key],
+      `s3.${key} applies to s3:// replicas only, but s3.bucket (line ${bucket.line}) is a file replica ("${bucket.value}")`,
+    );
+  }
 }
 
 /** One `[sync]` (or per-database) setting, stored under its field name with its line. */

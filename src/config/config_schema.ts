@@ -5,7 +5,6 @@
 import { formatDuration, parseDuration } from "./duration.ts";
 import { parseSize } from "./size.ts";
 import { suggest } from "./did_you_mean.ts";
-import { parseS3Url } from "../replica/s3/s3_layout.ts";
 
 /** How often and when changes are shipped, snapshotted and checkpointed. */
 export interface SyncSettings {
@@ -237,36 +236,6 @@ export function checkEnum<T extends string>(
       near ? `; did you mean "${near}"?` : ""
     }`,
   };
-}
-
-const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-
-/** A replica URL: `s3://bucket/prefix`, `file:///dir`, or a bare bucket name (→ `s3://name`). */
-export function checkReplicaUrl(value: string): Checked<string> {
-  const hint = "use s3://bucket/prefix, file:///dir or a bucket name";
-  if (/^s3:\/\//i.test(value)) {
-    if (!/^s3:\/\/[^/]+/i.test(value)) {
-      return { ok: false, message: `"${value}" has no bucket name; ${hint}` };
-    }
-    try {
-      parseS3Url(value); // the same rules the replica applies (bucket name, no credentials, …)
-    } catch (error) {
-      return { ok: false, message: `is not usable: ${(error as Error).message}` };
-    }
-    return { ok: true, value };
-  }
-  if (/^file:/i.test(value)) {
-    return /^file:\/\/\//i.test(value)
-      ? { ok: true, value }
-      : { ok: false, message: `"${value}" needs an absolute path: file:///dir (three slashes)` };
-  }
-  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(value)?.[1];
-  if (scheme !== undefined) {
-    return { ok: false, message: `has unsupported scheme "${scheme}" in "${value}"; ${hint}` };
-  }
-  return BUCKET_NAME.test(value)
-    ? { ok: true, value: `s3://${value}` }
-    : { ok: false, message: `must be a replica URL, got "${value}"; ${hint}` };
 }
 
 /** An `http://` or `https://` URL. */

@@ -9,11 +9,13 @@ export interface CliRun {
 
 export async function runWalsync(
   args: string[],
-  options: { env?: Record<string, string>; cwd?: string } = {},
+  /** `clearEnv`: the child sees only `env` (to run without credentials the parent has). */
+  options: { env?: Record<string, string>; cwd?: string; clearEnv?: boolean } = {},
 ): Promise<CliRun> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", MOD_PATH, ...args],
     env: options.env,
+    clearEnv: options.clearEnv,
     cwd: options.cwd,
     stdout: "piped",
     stderr: "piped",

@@ -148,7 +148,8 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): Error
   }
   if (/Region is missing/i.test(e?.message ?? "")) {
     return new S3ReplicaError(
-      `No AWS region configured for bucket "${context.bucket}"; set AWS_REGION or ?region= in the replica URL`,
+      `No AWS region configured for bucket "${context.bucket}"; set AWS_REGION or ?region= in the replica URL, ` +
+        "or for an S3-compatible server give its endpoint with --endpoint, [s3] endpoint or AWS_ENDPOINT_URL_S3",
       options,
     );
   }
