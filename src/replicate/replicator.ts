@@ -32,10 +32,11 @@ import {
 } from "./checkpoint.ts";
 import { pin, type ReplicationContext, type SyncResult } from "./context.ts";
 import { PageChecksums } from "./page_checksums.ts";
-import { reconcile, replicaMaxTxid, replicaMismatch } from "./reconcile.ts";
+import { reconcile } from "./reconcile.ts";
 import { loadState, type SnapshotHistory } from "./replica_state.ts";
 import { removeCopy, takeSnapshot, type TakeSnapshotOptions, viewCopyPath } from "./snapshot.ts";
 import { defaultStagingDir, Staging } from "./staging.ts";
+import { type ReplicaProgress, reseedReplica, uploadStaged } from "./upload.ts";
 
 /**
  * Stop staging new batches once this many bytes wait for upload (an outage): the pinned
@@ -98,10 +99,7 @@ export class Replicator {
   #truncatePages: number;
   #idleCheckpointMs: number;
   #maxStagingBytes: number;
-  #uploadedTxid = 0;
-  #replicaChecked = true;
-  /** A mismatch the deferred replica check found; the next sync re-seeds with a snapshot. */
-  #reseed: { reason: string; anotherWriter: boolean; replicated: number } | null = null;
+  #replica: ReplicaProgress = { uploadedTxid: 0, checked: true, reseed: null };
   #unreadable: { current: UnreadableWal | null } = { current: null };
   #stagingFullWarned = false;
   #closed = false;
@@ -157,8 +155,8 @@ export class Replicator {
       await removeCopy(viewCopyPath(staging.dir)); // a crash may have left one
       await pin(ctx);
       const result = await reconcile(ctx, options);
-      replicator.#replicaChecked = result.replicaChecked;
-      replicator.#uploadedTxid = result.uploadedTxid;
+      replicator.#replica.checked = result.replicaChecked;
+      replicator.#replica.uploadedTxid = result.uploadedTxid;
     } catch (error) {
       replicator.#release();
       throw error;
@@ -173,7 +171,7 @@ export class Replicator {
 
   /** The highest TXID known to be in the replica. */
   get uploadedTxid(): number {
-    return this.#uploadedTxid;
+    return this.#replica.uploadedTxid;
   }
 
   /** The last full snapshot and what was staged since (for the snapshot policy). */
@@ -212,12 +210,12 @@ export class Replicator {
 
   /** False until the replica has been compared with the staged TXIDs (see `upload`). */
   get replicaChecked(): boolean {
-    return this.#replicaChecked;
+    return this.#replica.checked;
   }
 
   /** True when a sync should run soon (the replica needs re-seeding). */
   get needsSync(): boolean {
-    return this.#reseed !== null;
+    return this.#replica.reseed !== null;
   }
 
   /** What is wrong with this database's replication now, for status and health; else null. */
@@ -228,8 +226,8 @@ export class Replicator {
         new Date(unreadable.sinceMs).toISOString()
       }; snapshots are copies of SQLite's view`;
     }
-    if (this.#reseed) return `re-seeding the replica: ${this.#reseed.reason}`;
-    if (!this.#replicaChecked) return "the replica has not answered since start-up";
+    if (this.#replica.reseed) return `re-seeding the replica: ${this.#replica.reseed.reason}`;
+    if (!this.#replica.checked) return "the replica has not answered since start-up";
     if (this.stagingFull) return "staging is full; capture waits for uploads";
     return null;
   }
@@ -240,7 +238,7 @@ export class Replicator {
    */
   async sync(options: { force?: boolean } = {}): Promise<SyncResult> {
     this.#assertOpen();
-    if (this.#reseed) return await this.#reseedReplica(this.#reseed);
+    if (this.#replica.reseed) return await reseedReplica(this.#ctx, this.#replica);
     if (this.stagingFull) {
       if (!this.#stagingFullWarned) {
         this.#ctx.log.warn(
@@ -336,51 +334,7 @@ export class Replicator {
    */
   async upload(signal?: AbortSignal): Promise<number> {
     this.#assertOpen();
-    const ctx = this.#ctx;
-    if (this.#reseed) return 0;
-    if (!this.#replicaChecked) {
-      const replicated = await replicaMaxTxid(this.client, this.name, signal);
-      const mismatch = replicaMismatch(replicated, ctx.state, await ctx.staging.list());
-      this.#replicaChecked = true;
-      if (mismatch) {
-        ctx.log.warn("the replica differs from what walsync staged; re-seeding it", {
-          reason: mismatch.reason,
-        });
-        this.#reseed = { ...mismatch, replicated };
-        return 0;
-      }
-      this.#uploadedTxid = replicated;
-    }
-    let uploaded = 0;
-    const files = await ctx.staging.list();
-    ctx.pending.count = files.length;
-    ctx.pending.bytes = files.reduce((n, f) => n + f.sizeBytes, 0);
-    for (const file of files) {
-      signal?.throwIfAborted();
-      const body = (await Deno.open(file.path, { read: true })).readable;
-      try {
-        await this.client.writeFile(this.name, file, body, {
-          sha256: file.sha256,
-          databaseChecksum: file.databaseChecksum,
-          createdAt: file.createdAt,
-          sizeBytes: file.sizeBytes,
-        }, signal);
-      } catch (error) {
-        await body.cancel().catch(() => {});
-        throw error;
-      }
-      await ctx.staging.remove(file);
-      ctx.pending.count--;
-      ctx.pending.bytes -= file.sizeBytes;
-      this.#uploadedTxid = Math.max(this.#uploadedTxid, file.maxTxid);
-      uploaded++;
-      ctx.log.debug("uploaded", {
-        ltxLevel: file.level,
-        minTxid: file.minTxid,
-        maxTxid: file.maxTxid,
-      });
-    }
-    return uploaded;
+    return await uploadStaged(this.#ctx, this.#replica, signal);
   }
 
   /**
@@ -437,34 +391,6 @@ export class Replicator {
         : `Database file "${shown}" was replaced by another file`,
       change,
     );
-  }
-
-  /** Re-seeds a replica the deferred check found another writer continued, or missing files. */
-  async #reseedReplica(
-    reseed: { reason: string; anotherWriter: boolean; replicated: number },
-  ): Promise<SyncResult> {
-    const ctx = this.#ctx;
-    if (reseed.anotherWriter) {
-      // Our unsent files would overwrite that writer's TXIDs: the snapshot supersedes them.
-      for (const file of await ctx.staging.list()) await ctx.staging.remove(file);
-      ctx.pending.count = 0;
-      ctx.pending.bytes = 0;
-    }
-    ctx.state = {
-      txid: Math.max(reseed.replicated, ctx.state.txid),
-      pageSize: ctx.db.pageSize,
-      commit: 0,
-      wal: null,
-      pages: new PageChecksums(ctx.db.pageSize),
-    };
-    this.#uploadedTxid = reseed.replicated;
-    this.#reseed = null;
-    try {
-      return await takeSnapshot(ctx, reseed.reason);
-    } catch (error) {
-      this.#reseed = reseed; // try again at the next sync
-      throw error;
-    }
   }
 
   async #reloadState(): Promise<void> {

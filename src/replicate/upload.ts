@@ -1,0 +1,109 @@
+/**
+ * Upload: staged files go to the replica in TXID order and leave staging once stored. A
+ * replicator that opened without listing the replica (an outage at start-up) first compares
+ * the replica's last TXID with what it staged; a mismatch is re-seeded with a snapshot by the
+ * next sync, and nothing is uploaded over another writer's TXIDs meanwhile.
+ */
+import { type ReplicationContext, type SyncResult } from "./context.ts";
+import { PageChecksums } from "./page_checksums.ts";
+import { replicaMaxTxid, replicaMismatch } from "./reconcile.ts";
+import { takeSnapshot } from "./snapshot.ts";
+
+/** The replica's side as a replicator knows it. */
+export interface ReplicaProgress {
+  /** The highest TXID known to be in the replica. */
+  uploadedTxid: number;
+  /** False until the replica has been compared with the staged TXIDs. */
+  checked: boolean;
+  /** A mismatch that comparison found; the next sync re-seeds with a snapshot. */
+  reseed: Reseed | null;
+}
+
+export interface Reseed {
+  reason: string;
+  /** Another writer continued the replica: staged files must never be uploaded. */
+  anotherWriter: boolean;
+  /** The replica's last TXID when compared. */
+  replicated: number;
+}
+
+/** Uploads staged files in TXID order; stops at the first failure (retried next time). */
+export async function uploadStaged(
+  ctx: ReplicationContext,
+  progress: ReplicaProgress,
+  signal?: AbortSignal,
+): Promise<number> {
+  if (progress.reseed) return 0;
+  if (!progress.checked) {
+    const replicated = await replicaMaxTxid(ctx.client, ctx.name, signal);
+    const mismatch = replicaMismatch(replicated, ctx.state, await ctx.staging.list());
+    progress.checked = true;
+    if (mismatch) {
+      ctx.log.warn("the replica differs from what walsync staged; re-seeding it", {
+        reason: mismatch.reason,
+      });
+      progress.reseed = { ...mismatch, replicated };
+      return 0;
+    }
+    progress.uploadedTxid = replicated;
+  }
+  let uploaded = 0;
+  const files = await ctx.staging.list();
+  ctx.pending.count = files.length;
+  ctx.pending.bytes = files.reduce((n, f) => n + f.sizeBytes, 0);
+  for (const file of files) {
+    signal?.throwIfAborted();
+    const body = (await Deno.open(file.path, { read: true })).readable;
+    try {
+      await ctx.client.writeFile(ctx.name, file, body, {
+        sha256: file.sha256,
+        databaseChecksum: file.databaseChecksum,
+        createdAt: file.createdAt,
+        sizeBytes: file.sizeBytes,
+      }, signal);
+    } catch (error) {
+      await body.cancel().catch(() => {});
+      throw error;
+    }
+    await ctx.staging.remove(file);
+    ctx.pending.count--;
+    ctx.pending.bytes -= file.sizeBytes;
+    progress.uploadedTxid = Math.max(progress.uploadedTxid, file.maxTxid);
+    uploaded++;
+    ctx.log.debug("uploaded", {
+      ltxLevel: file.level,
+      minTxid: file.minTxid,
+      maxTxid: file.maxTxid,
+    });
+  }
+  return uploaded;
+}
+
+/** Re-seeds a replica that another writer continued, or that lost files, with a snapshot. */
+export async function reseedReplica(
+  ctx: ReplicationContext,
+  progress: ReplicaProgress,
+): Promise<SyncResult> {
+  const reseed = progress.reseed!;
+  if (reseed.anotherWriter) {
+    // Our unsent files would overwrite that writer's TXIDs: the snapshot supersedes them.
+    for (const file of await ctx.staging.list()) await ctx.staging.remove(file);
+    ctx.pending.count = 0;
+    ctx.pending.bytes = 0;
+  }
+  ctx.state = {
+    txid: Math.max(reseed.replicated, ctx.state.txid),
+    pageSize: ctx.db.pageSize,
+    commit: 0,
+    wal: null,
+    pages: new PageChecksums(ctx.db.pageSize),
+  };
+  progress.uploadedTxid = reseed.replicated;
+  progress.reseed = null;
+  try {
+    return await takeSnapshot(ctx, reseed.reason);
+  } catch (error) {
+    progress.reseed = reseed; // try again at the next sync
+    throw error;
+  }
+}
