@@ -12,6 +12,7 @@
  *   WAL moved on) is unexplained and answered with a snapshot, never with a silent gap.
  */
 import { Database, isBusyError } from "../db/database.ts";
+import { copyFileModeOf } from "../durable.ts";
 import { FormatError, WalsyncError } from "../errors.ts";
 import { SNAPSHOT_LEVEL } from "../ltx/ltx_header.ts";
 import { type Logger, silentLogger } from "../log.ts";
@@ -127,6 +128,8 @@ export class Replicator {
   static async open(path: string, options: ReplicatorOptions): Promise<Replicator> {
     const staging = await Staging.open(options.stagingDir ?? defaultStagingDir(path), path, {
       servesSnapshotRequests: options.servesSnapshotRequests,
+      // Copies are no more readable than the database (a stat by path, never an open).
+      fileMode: copyFileModeOf(path),
     });
     let db: Database;
     try {
@@ -486,6 +489,7 @@ export class Replicator {
           databaseChecksum: file.databaseChecksum,
           createdAt: file.createdAt,
           sizeBytes: file.sizeBytes,
+          fileMode: this.#staging.fileMode,
         }, signal);
       } catch (error) {
         await body.cancel().catch(() => {});

@@ -2,10 +2,18 @@
  * The local staging area next to a database (`.<file>-walsync/` by default): LTX files
  * written durably before upload, so an object-storage outage never blocks checkpoints and
  * a restart uploads whatever was staged. An exclusive lock keeps a second walsync process
- * off the same database.
+ * off the same database. Everything in it takes the database's mode (`fileMode`), the
+ * directories that mode plus search where it grants read, so a private database stays private.
  */
 import { fastSha256Stream, Sha256Stream, type StreamHash } from "../checksum/sha256.ts";
-import { syncDirectory, writeChunk, writeFileDurably } from "../durable.ts";
+import {
+  directoryModeFor,
+  openForWrite,
+  setMode,
+  syncDirectory,
+  writeChunk,
+  writeFileDurably,
+} from "../durable.ts";
 import { WalsyncError } from "../errors.ts";
 import { formatTxid } from "../ltx/ltx_header.ts";
 import type { LtxFileKey } from "../replica/replica_client.ts";
@@ -62,29 +70,57 @@ export function defaultStagingDir(dbPath: string): string {
   return `${dir}/.${base}-walsync`;
 }
 
+export interface StagingOptions {
+  /** Recorded in the lock file: this process answers `walsync snapshot` requests. */
+  servesSnapshotRequests?: boolean;
+  /**
+   * Permission bits for every file in the staging area (the database's, see `copyFileModeOf`);
+   * directories get `directoryModeFor` of it. Default: the process's umask decides.
+   */
+  fileMode?: number;
+}
+
 export class Staging {
   readonly dir: string;
+  /** Permission bits of the staged files (undefined: the umask decides). */
+  readonly fileMode: number | undefined;
   #lock: Deno.FsFile;
 
-  private constructor(dir: string, lock: Deno.FsFile) {
+  private constructor(dir: string, lock: Deno.FsFile, options: StagingOptions) {
     this.dir = dir;
     this.#lock = lock;
+    this.fileMode = options.fileMode;
   }
 
   /** Opens (creating) the staging directory and takes its exclusive lock. */
-  static async open(
-    dir: string,
-    dbPath: string,
-    options: { servesSnapshotRequests?: boolean } = {},
-  ): Promise<Staging> {
-    await Deno.mkdir(`${dir}/${PENDING}`, { recursive: true });
-    const lock = await Deno.open(`${dir}/lock`, { read: true, write: true, create: true });
+  static async open(dir: string, dbPath: string, options: StagingOptions = {}): Promise<Staging> {
+    const { fileMode } = options;
+    const dirMode = fileMode === undefined ? undefined : directoryModeFor(fileMode);
+    await Deno.mkdir(`${dir}/${PENDING}`, { recursive: true, mode: dirMode });
+    // Existing directories too: the database's mode may have changed since they were made.
+    await setMode(dir, dirMode);
+    await setMode(`${dir}/${PENDING}`, dirMode);
+    const lock = await Deno.open(`${dir}/lock`, {
+      read: true,
+      write: true,
+      create: true,
+      mode: fileMode,
+    });
     if (!(await lock.tryLock(true))) {
       lock.close();
       throw new StagingLockedError(
         `Another walsync process is replicating "${dbPath}" (lock "${dir}/lock" is held); stop it first`,
         dir,
       );
+    }
+    try {
+      await setMode(`${dir}/lock`, fileMode);
+      await setMode(`${dir}/state`, fileMode);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) {
+        lock.close();
+        throw error;
+      }
     }
     const owner: LockOwner = {
       pid: Deno.pid,
@@ -96,7 +132,7 @@ export class Staging {
     for await (const entry of Deno.readDir(`${dir}/${PENDING}`)) {
       if (entry.name.endsWith(".tmp")) await Deno.remove(`${dir}/${PENDING}/${entry.name}`);
     }
-    return new Staging(dir, lock);
+    return new Staging(dir, lock, options);
   }
 
   get statePath(): string {
@@ -119,7 +155,7 @@ export class Staging {
     }.ltx`;
     const hash: StreamHash = options.large ? await fastSha256Stream() : new Sha256Stream();
     const temp = `${path}.tmp`;
-    const file = await Deno.open(temp, { write: true, create: true, truncate: true });
+    const file = await openForWrite(temp, this.fileMode);
     const buffer = new Uint8Array(WRITE_BUFFER_BYTES);
     let buffered = 0;
     try {
@@ -159,7 +195,7 @@ export class Staging {
     await writeFileDurably(
       `${path}${META_SUFFIX}`,
       new TextEncoder().encode(JSON.stringify(meta)),
-      { syncDir: false },
+      { syncDir: false, mode: this.fileMode },
     );
     await Deno.rename(temp, path);
     await syncDirectory(`${this.dir}/${PENDING}`);
