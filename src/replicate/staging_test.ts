@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Random } from "../../tests/support/random.ts";
-import { Staging } from "./staging.ts";
+import { DEFAULT_HASH_IN_MEMORY_BYTES, Staging } from "./staging.ts";
 
 const POSIX = Deno.build.os !== "windows";
 
@@ -41,6 +41,35 @@ async function stageBytes(
     options,
   );
 }
+
+async function webCryptoHex(bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+Deno.test("Staging records crypto.subtle.digest's SHA-256 of each staged file, below and above the in-memory bound", async () => {
+  const random = new Random(9);
+  const bound = DEFAULT_HASH_IN_MEMORY_BYTES;
+  const sizes = [0, 1, 4_200, 300_000, bound - 1, bound, bound + 1, bound + 3_000_000];
+  await withStaging({}, async (staging) => {
+    let txid = 0;
+    const recorded = new Map<number, string>();
+    for (const size of sizes) {
+      const data = random.bytes(size);
+      for (const large of [false, true]) {
+        const staged = await stageBytes(staging, ++txid, data, { large });
+        const onDisk = await Deno.readFile(staged.path);
+        assert.deepEqual(onDisk, data, `size ${size}, large ${large}: content`);
+        assert.equal(staged.sizeBytes, size);
+        assert.equal(staged.sha256, await webCryptoHex(onDisk), `size ${size}, large ${large}`);
+        recorded.set(txid, staged.sha256);
+      }
+    }
+    for (const file of await staging.list()) {
+      assert.equal(file.sha256, recorded.get(file.maxTxid), "the metadata keeps the same hash");
+    }
+  });
+});
 
 Deno.test({
   name: "Staging gives its directories, lock, staged files and metadata the database's mode",
