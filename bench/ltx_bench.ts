@@ -3,7 +3,7 @@
  * bytes (no file access at run time), so a plain `deno bench`, which grants no permissions,
  * runs this file.
  */
-import fixture from "../tests/testdata/lz4/sqlite_pages.bin" with { type: "bytes" };
+import fixture from "./testdata/text_rows_pages.bin" with { type: "bytes" };
 import { LtxDecoder } from "../src/ltx/ltx_decoder.ts";
 import { LtxEncoder } from "../src/ltx/ltx_encoder.ts";
 import { newLtxHeader } from "../src/ltx/ltx_header.ts";
@@ -15,9 +15,9 @@ const PAGE_SIZE = 4096;
 const PAGE_COUNT = 1000;
 
 /**
- * PAGE_COUNT pages cycling through the fixture's 16 consecutive table pages of text rows
- * (`tests/testdata/lz4/README.md`), the data walsync compresses in practice. Each page is
- * compressed on its own, so repeating them costs what as many distinct pages would.
+ * PAGE_COUNT pages cycling through the fixture's 16 consecutive pages of a table of short text
+ * rows (`testdata/make_text_rows_pages.ts`), the data walsync compresses in practice. Each page
+ * is compressed on its own, so repeating them costs what as many distinct pages would.
  */
 function realPages(): Uint8Array[] {
   const fixturePages = fixture.length / PAGE_SIZE;
