@@ -8,7 +8,7 @@
 export { VERSION } from "./src/version.ts";
 export { ChecksumMismatchError, FormatError, UsageError, WalsyncError } from "./src/errors.ts";
 export { Crc64, crc64 } from "./src/checksum/crc64.ts";
-export { sha256Hex, Sha256Stream, toHex } from "./src/checksum/sha256.ts";
+export { fastSha256Stream, sha256Hex, type StreamHash, toHex } from "./src/checksum/sha256.ts";
 export {
   parseWalFrameHeader,
   parseWalHeader,

@@ -1,6 +1,6 @@
 /** Checksum micro-benchmarks: SHA-256 (seed: 6 µs / 512 µs / 5.23 ms) and CRC-64/ISO. */
 import { crc64 } from "../src/checksum/crc64.ts";
-import { fastSha256Stream, sha256Hex, Sha256Stream } from "../src/checksum/sha256.ts";
+import { fastSha256Stream, sha256Hex } from "../src/checksum/sha256.ts";
 import { Random } from "../tests/support/random.ts";
 
 const random = new Random(42);
@@ -15,9 +15,6 @@ for (const [label, size] of SIZES) {
       await sha256Hex(data);
     },
   );
-  Deno.bench(`SHA-256 ${label} (incremental, TypeScript)`, { group: `sha256 ${label}` }, () => {
-    new Sha256Stream().update(data).digestHex();
-  });
   Deno.bench(
     `SHA-256 ${label} (incremental, node:crypto)`,
     { group: `sha256 ${label}` },

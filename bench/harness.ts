@@ -159,16 +159,20 @@ export class Proc {
   }
 }
 
-/** Starts `walsync watch` and waits for its "watching" log line. */
+/**
+ * Starts `walsync watch` and waits for its "watching" log line. `modPath` runs another
+ * checkout's walsync (a before/after comparison).
+ */
 export async function startWalsync(
   dbs: string[],
   replicaDir: string,
   extra: string[] = [],
+  options: { modPath?: string } = {},
 ): Promise<Proc> {
   const proc = new Proc(Deno.execPath(), [
     "run",
     "-A",
-    MOD_PATH,
+    options.modPath ?? MOD_PATH,
     "watch",
     ...dbs,
     "-b",

@@ -1,5 +1,9 @@
-/** LTX and LZ4 micro-benchmarks on realistic SQLite pages taken from a real database file. */
-import { DatabaseSync } from "node:sqlite";
+/**
+ * LTX and LZ4 micro-benchmarks on real SQLite pages. The pages come from a fixture imported as
+ * bytes (no file access at run time), so a plain `deno bench`, which grants no permissions,
+ * runs this file.
+ */
+import fixture from "./testdata/text_rows_pages.bin" with { type: "bytes" };
 import { LtxDecoder } from "../src/ltx/ltx_decoder.ts";
 import { LtxEncoder } from "../src/ltx/ltx_encoder.ts";
 import { newLtxHeader } from "../src/ltx/ltx_header.ts";
@@ -10,33 +14,17 @@ import { chunksOf } from "../src/ltx/byte_reader.ts";
 const PAGE_SIZE = 4096;
 const PAGE_COUNT = 1000;
 
-/** Pages of a real table b-tree with text rows, the data walsync compresses in practice. */
+/**
+ * PAGE_COUNT pages cycling through the fixture's 16 consecutive pages of a table of short text
+ * rows (`testdata/make_text_rows_pages.ts`), the data walsync compresses in practice. Each page
+ * is compressed on its own, so repeating them costs what as many distinct pages would.
+ */
 function realPages(): Uint8Array[] {
-  const dir = Deno.makeTempDirSync();
-  const path = `${dir}/bench.db`;
-  const db = new DatabaseSync(path);
-  db.exec(
-    `PRAGMA page_size=${PAGE_SIZE}; CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, email TEXT, note TEXT)`,
-  );
-  const insert = db.prepare("INSERT INTO t (name, email, note) VALUES (?, ?, ?)");
-  db.exec("BEGIN");
-  for (let i = 0; i < 40_000; i++) {
-    insert.run(
-      `user ${i}`,
-      `user${i}@example.com`,
-      `note ${(i * 7919) % 100_003} ${"x".repeat(i % 40)}`,
-    );
-  }
-  db.exec("COMMIT");
-  db.close();
-  const bytes = Deno.readFileSync(path);
-  Deno.removeSync(dir, { recursive: true });
-  const pages: Uint8Array[] = [];
-  for (let i = 1; pages.length < PAGE_COUNT; i++) {
-    const at = (i % (bytes.length / PAGE_SIZE)) * PAGE_SIZE;
-    pages.push(bytes.slice(at, at + PAGE_SIZE));
-  }
-  return pages;
+  const fixturePages = fixture.length / PAGE_SIZE;
+  return Array.from({ length: PAGE_COUNT }, (_, i) => {
+    const at = (i % fixturePages) * PAGE_SIZE;
+    return fixture.slice(at, at + PAGE_SIZE);
+  });
 }
 
 const pages = realPages();

@@ -1,4 +1,8 @@
-/** Durable local writes: temp file, fsync, rename, fsync the directory. */
+/**
+ * Durable local writes: temp file, fsync, rename, fsync the directory. Files and directories
+ * that copy a database get its permission bits exactly, whatever the umask, so a private
+ * database never leaves a world-readable copy behind (POSIX only: Windows has no mode bits).
+ */
 
 export interface DurableWriteOptions {
   /** Set the file's modification time (Litestream reads LTX timestamps from it). */
@@ -7,6 +11,12 @@ export interface DurableWriteOptions {
   syncDir?: boolean;
   /** Write `path` directly instead of a temp file renamed onto it (default: rename). */
   rename?: boolean;
+  /**
+   * Permission bits of the file, set exactly (the umask applies at create, so they are set
+   * again with chmod before any byte is written). Default: the process's default, as before.
+   * Ignored on Windows.
+   */
+  mode?: number;
 }
 
 /**
@@ -20,7 +30,7 @@ export async function writeFileDurably(
 ): Promise<number> {
   const rename = options.rename ?? true;
   const temp = rename ? `${path}.tmp` : path;
-  const file = await Deno.open(temp, { write: true, create: true, truncate: true });
+  const file = await openForWrite(temp, options.mode);
   let sizeBytes = 0;
   try {
     const chunks = data instanceof Uint8Array ? [data] : data;
@@ -41,6 +51,21 @@ export async function writeFileDurably(
   return sizeBytes;
 }
 
+/**
+ * Creates (or truncates) `path` for writing with exactly `mode` (when given): created with it,
+ * so the umask can only narrow it, then set again, before any content is written.
+ */
+export async function openForWrite(path: string, mode?: number): Promise<Deno.FsFile> {
+  const file = await Deno.open(path, { write: true, create: true, truncate: true, mode });
+  try {
+    await setMode(path, mode);
+  } catch (error) {
+    file.close();
+    throw error;
+  }
+  return file;
+}
+
 /** Writes all of `chunk` at the file's current position (a single write may be partial). */
 export async function writeChunk(file: Deno.FsFile, chunk: Uint8Array): Promise<void> {
   let at = 0;
@@ -56,4 +81,77 @@ export async function syncDirectory(dir: string): Promise<void> {
   } finally {
     handle.close();
   }
+}
+
+/**
+ * The mode for copies of a file whose mode is `sourceMode`: its read and write bits, never
+ * execute, and always read-write for the owner, who must manage the copies.
+ */
+export function copyFileMode(sourceMode: number): number {
+  return (sourceMode & 0o666) | 0o600;
+}
+
+/** The mode of a directory holding files of `fileMode`: searchable by whoever may read them. */
+export function directoryModeFor(fileMode: number): number {
+  return fileMode | ((fileMode & 0o444) >> 2);
+}
+
+/**
+ * The mode for copies of the file at `path` (see `copyFileMode`), from a stat by path (never
+ * an open: closing a descriptor of a database drops SQLite's POSIX locks). Undefined on
+ * Windows, which has no mode bits, and for a missing file (whose open reports it).
+ */
+export function copyFileModeOf(path: string): number | undefined {
+  if (Deno.build.os === "windows") return undefined;
+  let mode: number | null;
+  try {
+    mode = Deno.statSync(path).mode;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+  return mode === null ? undefined : copyFileMode(mode);
+}
+
+/**
+ * The file mode that goes with directory `dir` (`directoryModeFor` inverted): for files written
+ * into a directory made with `directoryModeFor`, by code that knows only the directory.
+ */
+export async function fileModeIn(dir: string): Promise<number | undefined> {
+  if (Deno.build.os === "windows") return undefined;
+  const mode = (await Deno.stat(dir)).mode;
+  return mode === null ? undefined : copyFileMode(mode);
+}
+
+/** Sets `path`'s permission bits to exactly `mode`; a no-op without a mode or on Windows. */
+export async function setMode(path: string, mode: number | undefined): Promise<void> {
+  if (mode === undefined || Deno.build.os === "windows") return;
+  await Deno.chmod(path, mode);
+}
+
+/**
+ * Creates directory `path` and any missing parents up to (not including) `base`, each with
+ * exactly `mode`; `base` itself is created with the process's default mode if missing.
+ * Directories that exist are left as they are.
+ */
+export async function makeDirectories(path: string, base: string, mode: number): Promise<void> {
+  try {
+    await Deno.mkdir(path, { mode });
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) return;
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    const parent = path.slice(0, path.lastIndexOf("/")) || "/";
+    if (parent === base || !parent.startsWith(`${base}/`)) {
+      await Deno.mkdir(parent, { recursive: true });
+    } else {
+      await makeDirectories(parent, base, mode);
+    }
+    try {
+      await Deno.mkdir(path, { mode });
+    } catch (again) {
+      if (again instanceof Deno.errors.AlreadyExists) return; // made meanwhile
+      throw again;
+    }
+  }
+  await setMode(path, mode);
 }

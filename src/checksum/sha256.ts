@@ -1,12 +1,11 @@
 /**
- * SHA-256 in three shapes:
- * - WebCrypto for a segment already in memory (native, one call);
- * - `Sha256Stream`, incremental in plain TypeScript (~200 MB/s), for what the daemon stages:
- *   files of a few kilobytes, where loading `node:crypto` would cost ~7 MB of resident memory;
- * - `fastSha256Stream()`, incremental through `node:crypto` (~1.6 GB/s), loaded on demand by
- *   restore, where throughput matters and the process is short-lived.
+ * SHA-256 in two shapes:
+ * - WebCrypto (`sha256Hex`) for data in memory: native, one call. Staging hashes every object
+ *   up to `DEFAULT_HASH_IN_MEMORY_BYTES` (8 MiB) this way.
+ * - `fastSha256Stream()`, incremental through `node:crypto`, loaded on first use (about 7 MB
+ *   of resident memory), for what WebCrypto cannot hash: objects too large to hold in memory
+ *   (big snapshots staged by the daemon), and restore and verify, which stream every object.
  */
-import { Sha256 } from "./sha256_incremental.ts";
 
 /** Lower-case hex of `bytes`. */
 export function toHex(bytes: Uint8Array): string {
@@ -28,27 +27,6 @@ export interface StreamHash {
   update(chunk: Uint8Array): StreamHash;
   readonly sizeBytes: number;
   digestHex(): string;
-}
-
-/** Incremental SHA-256 without `node:crypto`. */
-export class Sha256Stream implements StreamHash {
-  #hash = new Sha256();
-  #sizeBytes = 0;
-
-  update(chunk: Uint8Array): this {
-    this.#hash.update(chunk);
-    this.#sizeBytes += chunk.length;
-    return this;
-  }
-
-  /** Bytes fed so far. */
-  get sizeBytes(): number {
-    return this.#sizeBytes;
-  }
-
-  digestHex(): string {
-    return toHex(this.#hash.digest());
-  }
 }
 
 /** Incremental SHA-256 through `node:crypto`, imported on first use. */

@@ -26,6 +26,12 @@ export interface LtxFileMetadata {
   createdAt: Date;
   /** Length of the body; required for streams. */
   sizeBytes?: number;
+  /**
+   * Permission bits for a local copy (the source database's, see `copyFileModeOf`): the file
+   * replica gives them to the file, its metadata and the directories it creates for the
+   * database. Object stores ignore it.
+   */
+  fileMode?: number;
 }
 
 export interface LtxFileKey {

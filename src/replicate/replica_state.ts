@@ -3,7 +3,7 @@
  * (temp, fsync, rename): the last staged TXID, the WAL position it covers, and the page
  * checksums behind the rolling database checksum. One file, so they can never disagree.
  */
-import { writeFileDurably } from "../durable.ts";
+import { fileModeIn, writeFileDurably } from "../durable.ts";
 import { WalsyncError } from "../errors.ts";
 import type { WalHeader } from "../wal/wal_header.ts";
 import type { WalScan } from "../wal/wal_reader.ts";
@@ -111,8 +111,10 @@ export function decodeState(bytes: Uint8Array, path: string): ReplicaState {
   };
 }
 
+/** Writes the state file; it takes the mode of the staging directory's files. */
 export async function saveState(path: string, state: ReplicaState): Promise<void> {
-  await writeFileDurably(path, encodeState(state));
+  const mode = await fileModeIn(path.slice(0, path.lastIndexOf("/")) || "/");
+  await writeFileDurably(path, encodeState(state), { mode });
 }
 
 /** The saved state, or null if there is none yet. */

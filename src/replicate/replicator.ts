@@ -19,6 +19,7 @@
  * the old file's WAL still holds; the supervisor opens the new file, which is snapshotted.
  */
 import { Database, type FileIdentity, isBusyError, type PathState } from "../db/database.ts";
+import { copyFileModeOf } from "../durable.ts";
 import { WalsyncError } from "../errors.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import type { ReplicaClient } from "../replica/replica_client.ts";
@@ -124,6 +125,8 @@ export class Replicator {
     try {
       staging = await Staging.open(options.stagingDir ?? defaultStagingDir(path), path, {
         servesSnapshotRequests: options.servesSnapshotRequests,
+        // Copies are no more readable than the database (a stat by path, never an open).
+        fileMode: copyFileModeOf(path),
       });
     } catch (error) {
       db.close();

@@ -2,9 +2,10 @@
  * `walsync snapshot` while `walsync watch` replicates the same database: the daemon holds the
  * database's staging lock, so the command asks it instead. It writes a request file into the
  * staging directory (one per request, so several may wait) and sends the daemon SIGUSR1; the daemon takes the snapshot, uploads it,
- * and answers with a result file named after the request.
+ * and answers with a result file named after the request. Both files take the mode of the
+ * staging directory's files (the database's), like everything else in it.
  */
-import { writeFileDurably } from "../durable.ts";
+import { fileModeIn, writeFileDurably } from "../durable.ts";
 import { WalsyncError } from "../errors.ts";
 
 const REQUEST_NAME = /^snapshot-request-([0-9a-f-]{1,64})\.json$/;
@@ -27,6 +28,7 @@ export async function writeSnapshotRequest(dir: string, request: SnapshotRequest
   await writeFileDurably(
     `${dir}/snapshot-request-${request.id}.json`,
     new TextEncoder().encode(JSON.stringify(request)),
+    { mode: await fileModeIn(dir) },
   );
 }
 
@@ -55,7 +57,9 @@ export async function writeSnapshotAnswer(
   id: string,
   answer: SnapshotAnswer,
 ): Promise<void> {
-  await writeFileDurably(answerPath(dir, id), new TextEncoder().encode(JSON.stringify(answer)));
+  await writeFileDurably(answerPath(dir, id), new TextEncoder().encode(JSON.stringify(answer)), {
+    mode: await fileModeIn(dir),
+  });
 }
 
 /** Waits for the answer to request `id` (removing it), or throws after `timeoutMs`. */

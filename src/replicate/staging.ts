@@ -2,10 +2,18 @@
  * The local staging area next to a database (`.<file>-walsync/` by default): LTX files
  * written durably before upload, so an object-storage outage never blocks checkpoints and
  * a restart uploads whatever was staged. An exclusive lock keeps a second walsync process
- * off the same database.
+ * off the same database. Everything in it takes the database's mode (`fileMode`), the
+ * directories that mode plus search where it grants read, so a private database stays private.
  */
-import { fastSha256Stream, Sha256Stream, type StreamHash } from "../checksum/sha256.ts";
-import { syncDirectory, writeChunk, writeFileDurably } from "../durable.ts";
+import { fastSha256Stream, sha256Hex, type StreamHash } from "../checksum/sha256.ts";
+import {
+  directoryModeFor,
+  openForWrite,
+  setMode,
+  syncDirectory,
+  writeChunk,
+  writeFileDurably,
+} from "../durable.ts";
 import { WalsyncError } from "../errors.ts";
 import { formatTxid } from "../ltx/ltx_header.ts";
 import type { LtxFileKey } from "../replica/replica_client.ts";
@@ -14,6 +22,15 @@ const PENDING = "pending";
 const META_SUFFIX = ".meta.json";
 /** Encoded pages are gathered into writes of this size. */
 const WRITE_BUFFER_BYTES = 256 * 1024;
+/**
+ * A staged object up to this size is kept in memory and hashed with one WebCrypto call
+ * (native, 5–6× faster than the plain-TypeScript hash walsync used before). WebCrypto cannot
+ * hash incrementally, so a larger object (a big snapshot, a huge transaction) is hashed as it
+ * streams, with `node:crypto`: its recorded SHA-256 is still that of the whole object.
+ */
+export const DEFAULT_HASH_IN_MEMORY_BYTES = 8 * 1024 * 1024;
+/** First allocation for an object hashed in memory; doubled as it grows. */
+const INITIAL_HELD_BYTES = 64 * 1024;
 const PENDING_NAME = /^(\d+)-([0-9a-f]{16})-([0-9a-f]{16})\.ltx$/;
 
 /** A staged LTX file waiting for upload. */
@@ -62,29 +79,57 @@ export function defaultStagingDir(dbPath: string): string {
   return `${dir}/.${base}-walsync`;
 }
 
+export interface StagingOptions {
+  /** Recorded in the lock file: this process answers `walsync snapshot` requests. */
+  servesSnapshotRequests?: boolean;
+  /**
+   * Permission bits for every file in the staging area (the database's, see `copyFileModeOf`);
+   * directories get `directoryModeFor` of it. Default: the process's umask decides.
+   */
+  fileMode?: number;
+}
+
 export class Staging {
   readonly dir: string;
+  /** Permission bits of the staged files (undefined: the umask decides). */
+  readonly fileMode: number | undefined;
   #lock: Deno.FsFile;
 
-  private constructor(dir: string, lock: Deno.FsFile) {
+  private constructor(dir: string, lock: Deno.FsFile, options: StagingOptions) {
     this.dir = dir;
     this.#lock = lock;
+    this.fileMode = options.fileMode;
   }
 
   /** Opens (creating) the staging directory and takes its exclusive lock. */
-  static async open(
-    dir: string,
-    dbPath: string,
-    options: { servesSnapshotRequests?: boolean } = {},
-  ): Promise<Staging> {
-    await Deno.mkdir(`${dir}/${PENDING}`, { recursive: true });
-    const lock = await Deno.open(`${dir}/lock`, { read: true, write: true, create: true });
+  static async open(dir: string, dbPath: string, options: StagingOptions = {}): Promise<Staging> {
+    const { fileMode } = options;
+    const dirMode = fileMode === undefined ? undefined : directoryModeFor(fileMode);
+    await Deno.mkdir(`${dir}/${PENDING}`, { recursive: true, mode: dirMode });
+    // Existing directories too: the database's mode may have changed since they were made.
+    await setMode(dir, dirMode);
+    await setMode(`${dir}/${PENDING}`, dirMode);
+    const lock = await Deno.open(`${dir}/lock`, {
+      read: true,
+      write: true,
+      create: true,
+      mode: fileMode,
+    });
     if (!(await lock.tryLock(true))) {
       lock.close();
       throw new StagingLockedError(
         `Another walsync process is replicating "${dbPath}" (lock "${dir}/lock" is held); stop it first`,
         dir,
       );
+    }
+    try {
+      await setMode(`${dir}/lock`, fileMode);
+      await setMode(`${dir}/state`, fileMode);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) {
+        lock.close();
+        throw error;
+      }
     }
     const owner: LockOwner = {
       pid: Deno.pid,
@@ -96,7 +141,7 @@ export class Staging {
     for await (const entry of Deno.readDir(`${dir}/${PENDING}`)) {
       if (entry.name.endsWith(".tmp")) await Deno.remove(`${dir}/${PENDING}/${entry.name}`);
     }
-    return new Staging(dir, lock);
+    return new Staging(dir, lock, options);
   }
 
   get statePath(): string {
@@ -104,9 +149,10 @@ export class Staging {
   }
 
   /**
-   * Stages one LTX file: `produce` writes its bytes through `write`; the file is hashed as it
-   * goes, made durable, and only then becomes visible to `list()`. `large` (a snapshot of a big
-   * database) hashes with `node:crypto`, which is faster but costs memory once loaded.
+   * Stages one LTX file: `produce` writes its bytes through `write`; the file is hashed (see
+   * `DEFAULT_HASH_IN_MEMORY_BYTES`), made durable, and only then becomes visible to `list()`.
+   * `large` (a snapshot of a big database) says it will not fit in memory: it is hashed as it
+   * streams from the start.
    */
   async stage(
     key: LtxFileKey,
@@ -117,26 +163,13 @@ export class Staging {
     const path = `${this.dir}/${PENDING}/${key.level}-${formatTxid(key.minTxid)}-${
       formatTxid(key.maxTxid)
     }.ltx`;
-    const hash: StreamHash = options.large ? await fastSha256Stream() : new Sha256Stream();
     const temp = `${path}.tmp`;
-    const file = await Deno.open(temp, { write: true, create: true, truncate: true });
-    const buffer = new Uint8Array(WRITE_BUFFER_BYTES);
-    let buffered = 0;
+    const file = await openForWrite(temp, this.fileMode);
+    const writer = new HashingWriter(file, options.large ? 0 : DEFAULT_HASH_IN_MEMORY_BYTES);
+    let written: { sizeBytes: number; sha256: string };
     try {
-      await produce(async (chunk) => {
-        hash.update(chunk);
-        if (buffered + chunk.length > buffer.length) {
-          await writeChunk(file, buffer.subarray(0, buffered));
-          buffered = 0;
-        }
-        if (chunk.length >= buffer.length) {
-          await writeChunk(file, chunk);
-        } else {
-          buffer.set(chunk, buffered);
-          buffered += chunk.length;
-        }
-      });
-      await writeChunk(file, buffer.subarray(0, buffered));
+      await produce((chunk) => writer.write(chunk));
+      written = await writer.finish();
       await file.sync();
     } catch (error) {
       file.close();
@@ -144,13 +177,7 @@ export class Staging {
       throw error;
     }
     file.close();
-    const staged: StagedFile = {
-      ...key,
-      path,
-      sizeBytes: hash.sizeBytes,
-      sha256: hash.digestHex(),
-      ...info,
-    };
+    const staged: StagedFile = { ...key, path, ...written, ...info };
     const meta = {
       sha256: staged.sha256,
       databaseChecksum: staged.databaseChecksum.toString(16),
@@ -159,7 +186,7 @@ export class Staging {
     await writeFileDurably(
       `${path}${META_SUFFIX}`,
       new TextEncoder().encode(JSON.stringify(meta)),
-      { syncDir: false },
+      { syncDir: false, mode: this.fileMode },
     );
     await Deno.rename(temp, path);
     await syncDirectory(`${this.dir}/${PENDING}`);
@@ -203,5 +230,95 @@ export class Staging {
 
   close(): void {
     this.#lock.close();
+  }
+}
+
+/**
+ * Writes a staged object in `WRITE_BUFFER_BYTES` writes and hashes it: while it fits in
+ * `inMemoryBytes`, every byte is kept and digested at the end with one WebCrypto call; past
+ * that, the bytes so far and all that follow go through an incremental `node:crypto` hash.
+ */
+class HashingWriter {
+  #file: Deno.FsFile;
+  #inMemoryBytes: number;
+  /** Every byte so far, while the object fits in memory; null once streaming. */
+  #held: Uint8Array | null;
+  #heldBytes = 0;
+  /** How much of `#held` is already in the file. */
+  #flushedBytes = 0;
+  #stream: StreamHash | null = null;
+  #buffer: Uint8Array | null = null;
+  #buffered = 0;
+
+  constructor(file: Deno.FsFile, inMemoryBytes: number) {
+    this.#file = file;
+    this.#inMemoryBytes = inMemoryBytes;
+    this.#held = inMemoryBytes > 0
+      ? new Uint8Array(Math.min(INITIAL_HELD_BYTES, inMemoryBytes))
+      : null;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.#held && this.#heldBytes + chunk.length <= this.#inMemoryBytes) {
+      this.#hold(chunk);
+      if (this.#heldBytes - this.#flushedBytes >= WRITE_BUFFER_BYTES) await this.#flushHeld();
+      return;
+    }
+    if (!this.#stream) await this.#startStreaming();
+    this.#stream!.update(chunk);
+    const buffer = this.#buffer!;
+    if (this.#buffered + chunk.length > buffer.length) {
+      await writeChunk(this.#file, buffer.subarray(0, this.#buffered));
+      this.#buffered = 0;
+    }
+    if (chunk.length >= buffer.length) {
+      await writeChunk(this.#file, chunk);
+    } else {
+      buffer.set(chunk, this.#buffered);
+      this.#buffered += chunk.length;
+    }
+  }
+
+  /** Writes what is left and returns the object's size and SHA-256. */
+  async finish(): Promise<{ sizeBytes: number; sha256: string }> {
+    if (this.#held) {
+      await this.#flushHeld();
+      const held = this.#held.subarray(0, this.#heldBytes);
+      return { sizeBytes: held.length, sha256: await sha256Hex(held) };
+    }
+    if (!this.#stream) await this.#startStreaming();
+    await writeChunk(this.#file, this.#buffer!.subarray(0, this.#buffered));
+    return { sizeBytes: this.#stream!.sizeBytes, sha256: this.#stream!.digestHex() };
+  }
+
+  /** Copies `chunk` into `#held` (the caller may reuse its buffer), growing it by doubling. */
+  #hold(chunk: Uint8Array): void {
+    let held = this.#held!;
+    const needed = this.#heldBytes + chunk.length;
+    if (needed > held.length) {
+      let length = held.length;
+      while (length < needed) length *= 2;
+      const grown = new Uint8Array(Math.min(length, this.#inMemoryBytes));
+      grown.set(held.subarray(0, this.#heldBytes));
+      this.#held = held = grown;
+    }
+    held.set(chunk, this.#heldBytes);
+    this.#heldBytes = needed;
+  }
+
+  async #flushHeld(): Promise<void> {
+    await writeChunk(this.#file, this.#held!.subarray(this.#flushedBytes, this.#heldBytes));
+    this.#flushedBytes = this.#heldBytes;
+  }
+
+  /** The object outgrew memory: hash what is held, write it out, and stream from here on. */
+  async #startStreaming(): Promise<void> {
+    this.#stream = await fastSha256Stream();
+    if (this.#held) {
+      this.#stream.update(this.#held.subarray(0, this.#heldBytes));
+      await this.#flushHeld();
+      this.#held = null;
+    }
+    this.#buffer = new Uint8Array(WRITE_BUFFER_BYTES);
   }
 }

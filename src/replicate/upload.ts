@@ -60,6 +60,7 @@ export async function uploadStaged(
         databaseChecksum: file.databaseChecksum,
         createdAt: file.createdAt,
         sizeBytes: file.sizeBytes,
+        fileMode: ctx.staging.fileMode,
       }, signal);
     } catch (error) {
       await body.cancel().catch(() => {});

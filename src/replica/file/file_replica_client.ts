@@ -3,7 +3,9 @@
  * `<root>/<name>/ltx/<level>/<min>-<max>.ltx`, each file's mtime set to its LTX timestamp.
  * walsync's metadata (SHA-256, database checksum) sits beside each file as
  * `<min>-<max>.ltx.meta.json`, a name Litestream's listing skips.
- * Every write is durable: temp file, fsync, rename, fsync the directory.
+ * Every write is durable: temp file, fsync, rename, fsync the directory. Given a
+ * `fileMode` (the database's), a write gives it to the file and its metadata, and makes the
+ * database's directories readable by no one the database file is not (`directoryModeFor`).
  */
 import { ChecksumMismatchError, WalsyncError } from "../../errors.ts";
 import { formatLtxFilename, parseLtxFilename } from "../../ltx/ltx_header.ts";
@@ -15,7 +17,12 @@ import {
   type ReplicaClient,
 } from "../replica_client.ts";
 import { type StoredMetadata, validateReplicaName } from "../replica_path.ts";
-import { syncDirectory, writeFileDurably } from "../../durable.ts";
+import {
+  directoryModeFor,
+  makeDirectories,
+  syncDirectory,
+  writeFileDurably,
+} from "../../durable.ts";
 
 const META_SUFFIX = ".meta.json";
 
@@ -144,7 +151,14 @@ export class FileReplicaClient implements ReplicaClient {
   ): Promise<LtxFileInfo> {
     const path = this.filePath(name, key);
     const dir = path.slice(0, path.lastIndexOf("/"));
-    await Deno.mkdir(dir, { recursive: true });
+    const mode = metadata.fileMode;
+    if (mode === undefined) {
+      await Deno.mkdir(dir, { recursive: true });
+    } else {
+      // The replica root is shared by every database: only the database's own directories
+      // (`<name>/ltx/<level>`) take its mode.
+      await makeDirectories(dir, this.root, directoryModeFor(mode));
+    }
     const stored: StoredMetadata = {
       sha256: metadata.sha256,
       databaseChecksum: metadata.databaseChecksum.toString(16).padStart(16, "0"),
@@ -154,11 +168,9 @@ export class FileReplicaClient implements ReplicaClient {
     await writeFileDurably(
       `${path}${META_SUFFIX}`,
       new TextEncoder().encode(JSON.stringify(stored)),
-      {
-        syncDir: false,
-      },
+      { syncDir: false, mode },
     );
-    const sizeBytes = await writeFileDurably(path, body, { mtime: metadata.createdAt });
+    const sizeBytes = await writeFileDurably(path, body, { mtime: metadata.createdAt, mode });
     const { sha256, databaseChecksum, createdAt } = metadata;
     return { ...key, sizeBytes, sha256, databaseChecksum, createdAt };
   }
