@@ -331,7 +331,6 @@ function escapeRegExp(text: string): string {
 
 function reasonOf(error: unknown): string {
   if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
-  if (error instanceof Deno.errors.NotFound) return "the directory does not exist";
   const message = error instanceof Error ? error.message : String(error);
   return message.replace(/ \(os error \d+\).*$/, "");
 }
