@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { formatByteRatio, formatBytes } from "../src/cli/progress.ts";
 import { dumpDatabase, openWalDatabase } from "./support/sqlite.ts";
-import { runWalsync } from "./support/cli.ts";
+import { MOD_PATH, runWalsync } from "./support/cli.ts";
+import { WalsyncProcess } from "./support/walsync_process.ts";
 
 const walsync = (...args: string[]) => runWalsync(args);
 const ROUNDS = 4;
@@ -457,4 +458,291 @@ Deno.test("restore's help names every option and gives examples", async () => {
       "--log-level",
     ]
   ) assert.ok(stdout.includes(flag), flag);
+});
+
+// ---------------------------------------------------------------------------------------
+// The output file: its temp file, signals, modes, path errors, a running daemon.
+
+/** Megabytes of incompressible rows in the large replica: a restore of it takes a while. */
+const LARGE_REPLICA_MIB = 24;
+const TEMP_NAME = /^restored\.db\..*walsync-tmp$/;
+
+let largeFixture: Promise<string> | undefined;
+
+/** A replica whose one snapshot holds `LARGE_REPLICA_MIB` MiB, for interrupting restores. */
+function largeReplica(): Promise<string> {
+  largeFixture ??= (async () => {
+    const dir = await Deno.makeTempDir({ prefix: "walsync-cli-restore-large-" });
+    globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+    const app = openWalDatabase(`${dir}/app.db`);
+    app.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB)");
+    for (let i = 0; i < LARGE_REPLICA_MIB; i++) {
+      app.exec("INSERT INTO t (b) VALUES (randomblob(1024 * 1024))");
+    }
+    app.close();
+    const replica = `file://${dir}/replica`;
+    const watch = await walsync("watch", `${dir}/app.db`, "-b", replica, "--once");
+    assert.equal(watch.code, 0, watch.stderr);
+    return replica;
+  })();
+  return largeFixture;
+}
+
+/** Starts a restore in a child process, to be interrupted. */
+function spawnRestore(args: string[]): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MOD_PATH, "restore", ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+/** Waits until the restore's temp file beside OUT holds data: the download is under way. */
+async function waitForTempData(dir: string, child: Deno.ChildProcess): Promise<string> {
+  let exited = false;
+  child.status.then(() => exited = true);
+  while (!exited) {
+    for await (const entry of Deno.readDir(dir)) {
+      if (!TEMP_NAME.test(entry.name)) continue;
+      const { size } = await Deno.stat(`${dir}/${entry.name}`).catch(() => ({ size: 0 }));
+      if (size > 0) return entry.name;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error("the restore ended before its temp file held data");
+}
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.test(`restore interrupted by ${signal} removes its temp file, writes no OUT and exits 1`, async () => {
+    const replica = await largeReplica();
+    await withOutDir(async (out) => {
+      const child = spawnRestore(["app.db", "-b", replica, "-o", `${out}/restored.db`]);
+      await waitForTempData(out, child);
+      child.kill(signal);
+      const { code, stderr } = await child.output();
+      const text = new TextDecoder().decode(stderr);
+      assert.equal(code, 1, text);
+      assert.match(
+        text,
+        new RegExp(
+          `error: Restore interrupted by ${signal}; "${out}/restored\\.db" was not written`,
+        ),
+      );
+      assert.deepEqual(await listDir(out), []);
+    });
+  });
+}
+
+Deno.test("a restore killed with SIGKILL leaves a temp file the next restore of OUT removes", async () => {
+  const replica = await largeReplica();
+  await withOutDir(async (out) => {
+    const child = spawnRestore(["app.db", "-b", replica, "-o", `${out}/restored.db`]);
+    const temp = await waitForTempData(out, child);
+    child.kill("SIGKILL");
+    await child.output();
+    assert.match(temp, /^restored\.db\.[0-9a-f]{16}\.walsync-tmp$/);
+    // Another output's temp file in the same directory is not this restore's business.
+    const other = `${out}/other.db.0123456789abcdef.walsync-tmp`;
+    await Deno.writeTextFile(other, "");
+    assert.ok((await listDir(out)).includes(temp));
+
+    const again = await walsync("restore", "app.db", "-b", replica, "-o", `${out}/restored.db`);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, new RegExp(`removed .*${temp.replaceAll(".", "\\.")}`));
+    assert.deepEqual(await listDir(out), ["other.db.0123456789abcdef.walsync-tmp", "restored.db"]);
+  });
+});
+
+Deno.test("restore never touches a file of the user's that has the old temp file name", async () => {
+  const { replica, states } = await replicaFixture();
+  await withOutDir(async (out) => {
+    const mine = `${out}/restored.db.walsync-tmp`;
+    await Deno.writeTextFile(mine, "mine");
+    const { code, stderr } = await walsync(
+      "restore",
+      "app.db",
+      "-b",
+      replica,
+      "-o",
+      `${out}/restored.db`,
+    );
+    assert.equal(code, 0, stderr);
+    assert.equal(await Deno.readTextFile(mine), "mine");
+    assert.deepEqual(await listDir(out), ["restored.db", "restored.db.walsync-tmp"]);
+    assert.deepEqual(dumpFile(`${out}/restored.db`), states[ROUNDS - 1]);
+  });
+});
+
+Deno.test("restore output-path errors name the path, exit 1 and download nothing", async () => {
+  const { replica } = await replicaFixture();
+  await withOutDir(async (out) => {
+    await Deno.mkdir(`${out}/dir`);
+    const cases: [string[], RegExp][] = [
+      [["-o", `${out}/dir`, "--force"], new RegExp(`Output "${out}/dir" is a directory`)],
+      [["-o", `${out}/dir`], new RegExp(`Output "${out}/dir" is a directory`)],
+      [
+        ["-o", `${out}/missing/x.db`],
+        new RegExp(`Output directory "${out}/missing" does not exist`),
+      ],
+      [["-o", `${out}/new/`], new RegExp(`Output "${out}/new/" ends with "/"`)],
+    ];
+    // A directory walsync may not create files in: a read-only one, or for root (who may
+    // write anywhere else) /sys.
+    const root = Deno.uid() === 0;
+    const unwritable = root ? "/sys" : `${out}/readonly`;
+    if (!root) await Deno.mkdir(unwritable, { mode: 0o555 });
+    cases.push([
+      ["-o", `${unwritable}/x.db`],
+      new RegExp(
+        `Cannot create a file in "${unwritable}" for "${unwritable}/x\\.db": permission denied`,
+      ),
+    ]);
+    for (const [flags, message] of cases) {
+      const { code, stderr } = await walsync("restore", "app.db", "-b", replica, ...flags);
+      assert.equal(code, 1, `${flags.join(" ")}: ${stderr}`);
+      assert.doesNotMatch(stderr, /internal error|restore plan/);
+      assert.match(stderr, message);
+    }
+    assert.deepEqual(await listDir(out), root ? ["dir"] : ["dir", "readonly"]);
+    if (!root) {
+      assert.deepEqual(await listDir(unwritable), []);
+      await Deno.chmod(unwritable, 0o755);
+    }
+  });
+});
+
+/** Runs the CLI under umask 022, the usual default, so modes are what a user would get. */
+async function walsyncUmask022(...args: string[]) {
+  const out = await new Deno.Command("sh", {
+    args: ["-c", 'umask 022 && exec "$@"', "sh", Deno.execPath(), "run", "-A", MOD_PATH, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+}
+
+Deno.test({
+  name: "restore writes a new OUT with mode 0600, and --force keeps an existing OUT's mode",
+  ignore: Deno.build.os === "windows",
+  fn: async () => {
+    const { replica } = await replicaFixture();
+    await withOutDir(async (out) => {
+      const fresh = await walsyncUmask022(
+        "restore",
+        "app.db",
+        "-b",
+        replica,
+        "-o",
+        `${out}/new.db`,
+      );
+      assert.equal(fresh.code, 0, fresh.stderr);
+      assert.equal((await Deno.stat(`${out}/new.db`)).mode! & 0o777, 0o600);
+
+      await Deno.writeTextFile(`${out}/existing.db`, "old");
+      await Deno.chmod(`${out}/existing.db`, 0o640);
+      const forced = await walsyncUmask022(
+        "restore",
+        "app.db",
+        "-b",
+        replica,
+        "-o",
+        `${out}/existing.db`,
+        "--force",
+      );
+      assert.equal(forced.code, 0, forced.stderr);
+      assert.equal((await Deno.stat(`${out}/existing.db`)).mode! & 0o777, 0o640);
+    });
+  },
+});
+
+Deno.test("restore --force refuses a database that a running watch replicates, naming its pid", async () => {
+  const { replica } = await replicaFixture();
+  await withOutDir(async (out) => {
+    const db = `${out}/live.db`;
+    const app = openWalDatabase(db);
+    app.exec("CREATE TABLE live (id INTEGER PRIMARY KEY, v TEXT)");
+    app.exec("INSERT INTO live (v) VALUES ('mine')");
+    const before = dumpDatabase(app);
+    const watch = new WalsyncProcess(["watch", db, "-b", `file://${out}/live-replica`]);
+    try {
+      await watch.ready();
+      const { pid } = JSON.parse(await Deno.readTextFile(`${out}/.live.db-walsync/lock`));
+      const { code, stdout, stderr } = await walsync(
+        "restore",
+        "app.db",
+        "-b",
+        replica,
+        "-o",
+        db,
+        "--force",
+      );
+      assert.equal(code, 1, stderr);
+      assert.equal(stdout, "");
+      assert.match(
+        stderr,
+        new RegExp(
+          `error: Database "${db}" is being replicated by walsync \\(pid ${pid}\\); stop that walsync first, or restore to another path`,
+        ),
+      );
+      assert.deepEqual(dumpDatabase(app), before);
+    } finally {
+      const stopped = await watch.stop();
+      app.close();
+      assert.equal(stopped.code, 0, stopped.stderr);
+    }
+  });
+});
+
+Deno.test("restore without --json prints a one-line result on stdout", async () => {
+  const { replica } = await replicaFixture();
+  await withOutDir(async (out) => {
+    const output = `${out}/restored.db`;
+    const { code, stdout, stderr } = await walsync(
+      "restore",
+      "app.db",
+      "-b",
+      replica,
+      "-o",
+      output,
+    );
+    assert.equal(code, 0, stderr);
+    const { size } = await Deno.stat(output);
+    const json = JSON.parse(
+      (await walsync("restore", "app.db", "-b", replica, "-o", output, "--force", "--json")).stdout,
+    );
+    assert.equal(
+      stdout,
+      `restored app.db to ${output}: TXID 4 (0000000000000004), ${size / 4096} pages, ${
+        formatBytes(size)
+      }, checksum ${json.checksum}\n`,
+    );
+  });
+});
+
+Deno.test("a restore that fails its final check never shows 100%", async () => {
+  const { dir } = await replicaFixture();
+  await withOutDir(async (out) => {
+    // A copy of the replica whose last object records a wrong database checksum.
+    const copy = `${out}/replica`;
+    await new Deno.Command("cp", { args: ["-r", `${dir}/replica`, copy] }).output();
+    const last = `${copy}/app.db/ltx/0/0000000000000004-0000000000000004.ltx.meta.json`;
+    const meta = JSON.parse(await Deno.readTextFile(last));
+    await Deno.writeTextFile(
+      last,
+      JSON.stringify({ ...meta, databaseChecksum: "8000000000000001" }),
+    );
+    const { code, stderr } = await walsync(
+      "restore",
+      "app.db",
+      "-b",
+      `file://${copy}`,
+      "-o",
+      `${out}/restored.db`,
+    );
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, /error: Restored database checksum/);
+    assert.doesNotMatch(stderr, /100%/);
+    assert.deepEqual(await listDir(out), ["replica"]);
+  });
 });

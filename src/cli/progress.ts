@@ -19,6 +19,8 @@ export const MIN_BAR_WIDTH = 10;
 /** Room kept after the bar for the rate and the ETA: `1023.9 MiB/s`, `ETA 59m59s`. */
 const RATE_WIDTH = 12;
 const ETA_WIDTH = 10;
+/** The most a running (not final) line shows: 99%, one cell short of a full bar. */
+const ALMOST_DONE = 0.999;
 const BAR_FILLED = "█";
 const BAR_EMPTY = "░";
 /** Carriage return, then erase to the end of the line. */
@@ -125,14 +127,20 @@ export function renderBar(fraction: number, width: number): string {
 /**
  * One terminal line, at most `columns - 1` wide (writing the last column makes some
  * terminals wrap): `restore app.db [████░░]  52%  61.2/117.0 MiB  48.1 MiB/s  ETA 1s`.
- * `final` shows the elapsed time instead of the ETA.
+ * `final` shows the elapsed time instead of the ETA; only the final line shows 100%.
  */
 export function renderTtyLine(state: ProgressState, columns: number, final = false): string {
   const { label, doneBytes, totalBytes, elapsedMs } = state;
   const known = totalBytes !== undefined;
   const parts: string[] = [];
+  // Until the final line, work remains (a restore still verifies what it downloaded): the
+  // running line never claims 100%.
+  const shownFraction = !known || totalBytes <= 0
+    ? 1
+    : Math.min(doneBytes / totalBytes, final ? 1 : ALMOST_DONE);
   if (known) {
-    parts.push(formatPercent(doneBytes, totalBytes).padStart(4));
+    const percent = formatPercent(doneBytes, totalBytes);
+    parts.push((!final && percent === "100%" ? "99%" : percent).padStart(4));
     parts.push(formatByteRatio(doneBytes, totalBytes));
   } else {
     parts.push(formatBytes(doneBytes));
@@ -154,8 +162,7 @@ export function renderTtyLine(state: ProgressState, columns: number, final = fal
       2 + ETA_WIDTH;
     const barWidth = Math.min(MAX_BAR_WIDTH, room - label.length - reserved - 4);
     if (barWidth >= MIN_BAR_WIDTH) {
-      const fraction = totalBytes > 0 ? doneBytes / totalBytes : 1;
-      line = `${label} [${renderBar(fraction, barWidth)}] ${numbers}`;
+      line = `${label} [${renderBar(shownFraction, barWidth)}] ${numbers}`;
     }
   }
   return line.slice(0, room);

@@ -119,6 +119,15 @@ Deno.test("renderTtyLine without a total shows bytes and rate only; final shows 
   );
 });
 
+Deno.test("renderTtyLine shows 100% and a full bar only on the final line", () => {
+  const state = { label: "r", doneBytes: 2 * MIB, totalBytes: 2 * MIB, elapsedMs: 500 };
+  assert.equal(
+    renderTtyLine(state, 80),
+    `r [${"█".repeat(30)}░]  99%  2.0/2.0 MiB  4.0 MiB/s`,
+  );
+  assert.match(renderTtyLine(state, 80, true), /\] 100% {2}/);
+});
+
 Deno.test("plain lines show percent and bytes; the final line adds time, rate and summary", () => {
   const state = {
     label: "restore app.db",

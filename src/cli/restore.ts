@@ -8,9 +8,13 @@ import {
   type IntegrityCheck,
   listAllFiles,
   planBytes,
-  refuseToOverwrite,
   restore,
+  type RestoreOptions,
+  type RestoreResult,
 } from "../restore/apply.ts";
+import { RestoreInterruptedError } from "../restore/restore_error.ts";
+import { RestoreOutput } from "../restore/restore_output.ts";
+import { onInterrupt } from "./interrupt.ts";
 import {
   planRestore,
   type RestorePlan,
@@ -33,11 +37,16 @@ Rebuilds database NAME (its name in the replica, e.g. app.db, or the path of a d
 walsync.toml names, e.g. /srv/tenants/a/app.db → a/app.db) into OUT: the newest snapshot
 at or before the target plus every later file, each object's SHA-256 and LTX checksum
 verified, the final database checksum compared with the one recorded, and SQLite's
-integrity check run, before OUT appears (written as a temp file, fsynced, renamed).
-Progress goes to stderr: a bar on a terminal, otherwise a line per quarter (or every 5s).
+integrity check run, before OUT appears (written as OUT.<random>.walsync-tmp, fsynced,
+renamed). A new OUT gets mode 0600; --force keeps the mode of the OUT it replaces. OUT is
+refused while a running "walsync watch" replicates it. SIGINT or SIGTERM stop the
+restore, remove the temp file and exit 1; a temp file left by a killed restore is removed
+by the next restore of the same OUT. The result goes to stdout as one line (or JSON with
+--json). Progress goes to stderr: a bar on a terminal, otherwise a line per quarter (or
+every 5s).
 
 Options:
-  -o, --output OUT        Where to write the database (refuses to overwrite without --force)
+  -o, --output OUT        Where to write the database (never overwritten without --force)
 ${REPLICA_FLAGS_HELP}
       --txid N            Restore to TXID N (decimal, or 16 hex digits as in file names)
       --timestamp T       Restore to the last TXID committed at or before T (RFC 3339)
@@ -59,9 +68,9 @@ Exit codes: 0 restored (or nothing to do), 1 failure, 2 usage error.
 Examples:
   walsync restore app.db -o /tmp/app.db -b file:///var/backups/walsync
   walsync restore app.db -o /tmp/app.db -b file:///var/backups/walsync --txid 42
-  walsync restore app.db -o /tmp/app.db -b file:///backups --timestamp 2026-11-21T10:00:00Z
-  walsync restore app.db --dry-run -b s3://backups/walsync --endpoint http://127.0.0.1:9000
-  walsync restore app.db -o /data/app.db -b s3://bkt/walsync --if-db-not-exists --if-replica-exists
+  walsync restore app.db -o /tmp/app.db -b file:///bak --timestamp 2026-11-21T10:00:00Z
+  walsync restore app.db --dry-run -b s3://backups/wal --endpoint http://127.0.0.1:9000
+  walsync restore app.db -o /data/app.db -b s3://b --if-db-not-exists --if-replica-exists
   walsync restore app.db -o /tmp/app.db -b file:///backups --integrity-check full --json`;
 
 const RESTORE_FLAGS: FlagSpec = {
@@ -122,25 +131,12 @@ export async function restoreCommand(args: string[]): Promise<number> {
     if (json) writeJson({ name, output, restored: false, reason: "output exists" });
     return EXIT_OK;
   }
-  // Fail before listing a remote replica when the restore could not be written anyway.
-  if (!dryRun) await refuseToOverwrite(output!, force);
-  const files = await listAllFiles(client, name);
-  if (files.length === 0) {
-    if (!ifReplicaExists) {
-      throw new RestorePlanError(
-        `Replica ${client.location} has no files for "${name}"; check NAME and -b, or pass --if-replica-exists to treat this as nothing to do`,
-      );
-    }
-    baseLogger.info(`replica ${client.location} has no files for "${name}"; nothing to do`, {
-      db: name,
-    });
-    if (json) {
-      writeJson({ name, output, replica: client.location, restored: false, reason: "no replica" });
-    }
-    return EXIT_OK;
-  }
-  const plan = planRestore(files, target);
   if (dryRun) {
+    const files = await listAllFiles(client, name);
+    if (files.length === 0) {
+      return noReplica(name, output, client, { ifReplicaExists, json, logger: baseLogger });
+    }
+    const plan = planRestore(files, target);
     writeOut(
       json
         ? JSON.stringify(planJson(name, client, plan))
@@ -149,25 +145,70 @@ export async function restoreCommand(args: string[]): Promise<number> {
     return EXIT_OK;
   }
 
-  const progress = createProgress({ label: `restore ${name}`, totalBytes: planBytes(plan) });
-  const logger = progressAwareLogger(baseLogger, progress);
-  const startedAt = performance.now();
-  let result;
+  // From here on a signal stops the restore cleanly: the temp file goes, OUT stays untouched.
+  const interrupt = new AbortController();
+  const stopListening = onInterrupt((signal) =>
+    interrupt.abort(
+      new RestoreInterruptedError(
+        `Restore interrupted by ${signal}; "${output}" was not written (its temp file was removed)`,
+      ),
+    )
+  );
+  const signal = interrupt.signal;
+  let outputFile: RestoreOutput | undefined;
   try {
-    result = await restore({
+    // OUT is checked and its temp file created before the replica is listed: a bad -o fails
+    // before anything is downloaded.
+    outputFile = await RestoreOutput.create(output!, {
+      force,
+      logger: baseLogger.with({ db: name }),
+    });
+    const files = await listAllFiles(client, name, signal);
+    signal.throwIfAborted();
+    if (files.length === 0) {
+      return noReplica(name, output, client, { ifReplicaExists, json, logger: baseLogger });
+    }
+    const plan = planRestore(files, target);
+    const result = await restoreWithProgress({
       client,
       name,
       output: output!,
+      outputFile,
       target,
       plan,
-      force,
       integrityCheck,
+      signal,
+      logger: baseLogger,
+    });
+    report(name, output!, result, json);
+    return EXIT_OK;
+  } catch (error) {
+    if (signal.aborted) throw signal.reason;
+    throw error;
+  } finally {
+    await outputFile?.discard();
+    stopListening();
+  }
+}
+
+/** Runs the restore behind a progress display that ends only once everything verified. */
+async function restoreWithProgress(
+  options: RestoreOptions & { plan: RestorePlan; logger: Logger },
+): Promise<RestoreResult & { elapsedMs: number }> {
+  const progress = createProgress({
+    label: `restore ${options.name}`,
+    totalBytes: planBytes(options.plan),
+  });
+  const logger = progressAwareLogger(options.logger, progress);
+  const startedAt = performance.now();
+  let result;
+  try {
+    // The bar stays short of 100% while the download is checked: a restore that fails its
+    // last check must not have looked finished.
+    result = await restore({
+      ...options,
       logger,
-      onProgress: (doneBytes, totalBytes) => {
-        progress.update(doneBytes, totalBytes);
-        // Verification follows the download; the bar ends here so its logs read cleanly.
-        if (doneBytes >= totalBytes) progress.done();
-      },
+      onProgress: (doneBytes, totalBytes) => progress.update(doneBytes, totalBytes),
     });
   } catch (error) {
     progress.cancel();
@@ -176,24 +217,62 @@ export async function restoreCommand(args: string[]): Promise<number> {
   progress.done();
   const elapsedMs = Math.round(performance.now() - startedAt);
   logger.info("restore complete", {
-    output,
+    output: options.output,
     txid: formatTxid(result.txid),
     pages: result.pageCount,
     checksum: formatChecksum(result.databaseChecksum),
   });
-  if (json) {
-    writeJson({
-      name,
-      output,
-      txid: result.txid,
-      txidHex: formatTxid(result.txid),
-      pageSize: result.pageSize,
-      pageCount: result.pageCount,
-      sizeBytes: result.sizeBytes,
-      checksum: formatChecksum(result.databaseChecksum),
-      files: result.files.map(fileJson),
-      elapsedMs,
-    });
+  return { ...result, elapsedMs };
+}
+
+/** The result on stdout: one line, or with --json one document. */
+function report(
+  name: string,
+  output: string,
+  result: RestoreResult & { elapsedMs: number },
+  json: boolean,
+): void {
+  if (!json) {
+    writeOut(
+      `restored ${name} to ${output}: TXID ${result.txid} (${
+        formatTxid(result.txid)
+      }), ${result.pageCount} pages, ${formatBytes(result.sizeBytes)}, checksum ${
+        formatChecksum(result.databaseChecksum)
+      }`,
+    );
+    return;
+  }
+  writeJson({
+    name,
+    output,
+    txid: result.txid,
+    txidHex: formatTxid(result.txid),
+    pageSize: result.pageSize,
+    pageCount: result.pageCount,
+    sizeBytes: result.sizeBytes,
+    checksum: formatChecksum(result.databaseChecksum),
+    files: result.files.map(fileJson),
+    elapsedMs: result.elapsedMs,
+  });
+}
+
+/** The replica has nothing for NAME: an error, or with --if-replica-exists nothing to do. */
+function noReplica(
+  name: string,
+  output: string | undefined,
+  client: ReplicaClient,
+  options: { ifReplicaExists: boolean; json: boolean; logger: Logger },
+): number {
+  if (!options.ifReplicaExists) {
+    throw new RestorePlanError(
+      `Replica ${client.location} has no files for "${name}"; check NAME and -b, or pass --if-replica-exists to treat this as nothing to do`,
+    );
+  }
+  options.logger.info(`replica ${client.location} has no files for "${name}"; nothing to do`, {
+    db: name,
+  });
+  if (options.json) {
+    writeJson({ name, output, replica: client.location, restored: false, reason: "no replica" });
   }
   return EXIT_OK;
 }

@@ -1,8 +1,9 @@
-/** `walsync verify NAME -b URL`: audits every object of a database's replica and a restore. */
+/** `walsync verify NAME -b URL`: audits every object of a database's replica and every TXID. */
 import { UsageError } from "../errors.ts";
 import { formatTxid } from "../ltx/ltx_header.ts";
 import { verifyReplica } from "../restore/verify.ts";
 import { parseCommandArgs, stringFlag } from "./args.ts";
+import { InterruptedError, onInterrupt } from "./interrupt.ts";
 import { EXIT_FAILURE, EXIT_OK } from "./exit_codes.ts";
 import { makeLogger, writeOut } from "./output.ts";
 import { formatBytes } from "./progress.ts";
@@ -12,12 +13,14 @@ import { REPLICA_FLAGS, REPLICA_FLAGS_HELP } from "./replica_flags.ts";
 export const VERIFY_HELP = `Usage: walsync verify NAME -b URL [options]
 
 Audits database NAME's replica (NAME as in "walsync list", e.g. app.db, or the path of a
-database walsync.toml names): downloads every
-object at every level and checks its SHA-256 against the recorded one, decodes it fully
-(LTX checksum, page index), compares its header with its name, checks that the TXIDs have
-no hole a restore would fall into, and restores the latest TXID into a temporary directory
-with PRAGMA integrity_check and the recorded database checksum. Every problem is reported,
-not just the first. Exits 0 only when there are none, 1 otherwise.
+database walsync.toml names). Downloads every object at every level once: checks its
+SHA-256 against the recorded one, decodes it fully (LTX checksum, page index) and
+compares its header with its name. Walks the chain of files from the earliest snapshot
+and checks the database checksum recorded at every TXID it passes, so a restore to any of
+them is known to verify; a compaction must give the checksum the level-0 files give, and
+a page size may change only at a snapshot. Checks that the TXIDs have no hole a restore
+would fall into, and runs PRAGMA integrity_check on the latest state. Every problem is
+reported, not just the first. Exits 0 only when there are none, 1 otherwise.
 
 Options:
 ${REPLICA_FLAGS_HELP}
@@ -57,7 +60,20 @@ export async function verifyCommand(args: string[]): Promise<number> {
   const client = await openCommandReplica("verify", parsed, config);
   // Like restore, NAME may be the path of a database walsync.toml names.
   const name = restoreNameFor(config, parsed.positionals[0]);
-  const report = await verifyReplica({ client, name, logger });
+  // A signal stops the audit cleanly: its temporary copy of the database is removed.
+  const interrupt = new AbortController();
+  const stopListening = onInterrupt((signal) =>
+    interrupt.abort(new InterruptedError(`Verify of "${name}" interrupted by ${signal}`))
+  );
+  let report;
+  try {
+    report = await verifyReplica({ client, name, logger, signal: interrupt.signal });
+  } catch (error) {
+    if (interrupt.signal.aborted) throw interrupt.signal.reason;
+    throw error;
+  } finally {
+    stopListening();
+  }
   if (parsed.values.json) {
     writeOut(JSON.stringify(report));
   } else {

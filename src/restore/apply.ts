@@ -1,28 +1,36 @@
 /**
- * Restore, applied: streams each planned file's pages straight into `<out>.walsync-tmp`
- * (later files overwrite earlier pages), verifies every object's SHA-256 and LTX checksum,
- * truncates to the final commit, checks the rolling database checksum recorded at the
- * target and SQLite's integrity check, then fsyncs and renames. Nothing is left behind on
- * failure, and an existing database is never touched without `force`.
+ * Restore, applied: streams each planned file's pages straight into a temp file beside OUT
+ * (later files overwrite earlier pages; see restore_output.ts), verifies every object's
+ * SHA-256 and LTX checksum, truncates to the final commit, checks the rolling database
+ * checksum recorded at the target and SQLite's integrity check, then fsyncs and renames.
+ * Nothing is left behind on failure or on abort, and an existing database is never touched
+ * without `force`.
  */
 import { DatabaseSync } from "node:sqlite";
 import { formatChecksum } from "../checksum/database_checksum.ts";
 import { fastSha256Stream, type StreamHash } from "../checksum/sha256.ts";
-import { syncDirectory } from "../durable.ts";
-import { ChecksumMismatchError, WalsyncError } from "../errors.ts";
+import { ChecksumMismatchError } from "../errors.ts";
 import { LtxDecoder } from "../ltx/ltx_decoder.ts";
 import { SNAPSHOT_LEVEL } from "../ltx/ltx_header.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import type { LtxFileInfo, ReplicaClient } from "../replica/replica_client.ts";
 import { checksumFile, PageWriter } from "./page_writer.ts";
 import { describeFile, planRestore, type RestorePlan, type RestoreTarget } from "./plan.ts";
+import { RestoreError } from "./restore_error.ts";
+import { RestoreOutput } from "./restore_output.ts";
 
 export type IntegrityCheck = "none" | "quick" | "full";
 
 export interface RestoreOptions {
   client: ReplicaClient;
   name: string;
+  /** OUT; refused if it exists, unless `force`. */
   output: string;
+  /**
+   * OUT prepared beforehand (the CLI prepares it before listing the replica, so a bad path
+   * fails before any download); `output` and `force` are then not used.
+   */
+  outputFile?: RestoreOutput;
   target?: RestoreTarget;
   force?: boolean;
   integrityCheck?: IntegrityCheck;
@@ -48,9 +56,6 @@ export interface RestoreResult {
   files: LtxFileInfo[];
 }
 
-/** A restore that cannot proceed or produced something that does not verify. */
-export class RestoreError extends WalsyncError {}
-
 const ALL_LEVELS = [0, 1, 2, 3, 4, 5, 6, 7, 8, SNAPSHOT_LEVEL];
 
 /** Lists every level of one database's replica. */
@@ -69,16 +74,40 @@ export async function planFor(
   client: ReplicaClient,
   name: string,
   target: RestoreTarget = { kind: "latest" },
+  signal?: AbortSignal,
 ): Promise<RestorePlan> {
-  return planRestore(await listAllFiles(client, name), target);
+  return planRestore(await listAllFiles(client, name, signal), target);
 }
 
 export async function restore(options: RestoreOptions): Promise<RestoreResult> {
-  const { client, name, output } = options;
+  const { client, name, signal } = options;
   const log = (options.logger ?? silentLogger).with({ db: name });
-  await refuseToOverwrite(output, options.force ?? false);
-  const plan = options.plan ?? await planFor(client, name, options.target);
-  log.info("restore plan", { txid: plan.txid, files: plan.files.length });
+  const output = options.outputFile ??
+    await RestoreOutput.create(options.output, { force: options.force, logger: log });
+  try {
+    const plan = options.plan ?? await planFor(client, name, options.target, signal);
+    log.info("restore plan", { txid: plan.txid, files: plan.files.length });
+    const result = await writePlan(output, plan, options);
+    checkIntegrity(output.tempPath, options.integrityCheck ?? "quick");
+    // Past this point the restore is complete: a signal now is too late to matter.
+    signal?.throwIfAborted();
+    await output.commit();
+    log.info("restored", { txid: plan.txid, pageCount: result.pageCount, output: output.path });
+    return result;
+  } catch (error) {
+    await output.discard();
+    if (signal?.aborted) throw signal.reason ?? error;
+    throw error;
+  }
+}
+
+/** Streams every planned file into the temp file and checks the recorded checksum. */
+async function writePlan(
+  output: RestoreOutput,
+  plan: RestorePlan,
+  options: RestoreOptions,
+): Promise<RestoreResult> {
+  const { client, name, signal } = options;
   const onProgress = options.onProgress;
   const totalBytes = planBytes(plan);
   let doneBytes = 0;
@@ -87,98 +116,69 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     onProgress(doneBytes, totalBytes);
   };
   onProgress?.(0, totalBytes);
-
-  const temp = `${output}.walsync-tmp`;
-  await removeIfExists(temp);
-  const file = await Deno.open(temp, { read: true, write: true, createNew: true });
-  let closed = false;
-  try {
-    let pageSize = 0;
-    let pageCount = 0;
-    let page = new Uint8Array(0);
-    for (const [index, info] of plan.files.entries()) {
-      options.signal?.throwIfAborted();
-      const sha = await fastSha256Stream();
-      const stream = await client.openFile(name, info, { signal: options.signal });
-      const decoder = new LtxDecoder(hashing(stream, sha, onChunk));
-      let header;
-      try {
-        header = await decoder.readHeader();
-        if (pageSize === 0) {
-          pageSize = header.pageSize;
-          page = new Uint8Array(pageSize);
-        } else if (header.pageSize !== pageSize) {
-          throw new RestoreError(
-            `${describeFile(info)} has page size ${header.pageSize}, the others ${pageSize}`,
-          );
-        }
-        const writer = new PageWriter(file, pageSize);
-        let pgno: number | null;
-        while ((pgno = await decoder.readPage(page)) !== null) await writer.write(pgno, page);
-        await writer.flush();
-        await decoder.finish();
-      } catch (error) {
-        if (error instanceof RestoreError) throw error;
+  const file = output.file;
+  let pageSize = 0;
+  let pageCount = 0;
+  let page = new Uint8Array(0);
+  for (const [index, info] of plan.files.entries()) {
+    signal?.throwIfAborted();
+    const sha = await fastSha256Stream();
+    const stream = await client.openFile(name, info, { signal });
+    const decoder = new LtxDecoder(hashing(stream, sha, { onChunk, signal }));
+    let header;
+    try {
+      header = await decoder.readHeader();
+      if (pageSize === 0) {
+        pageSize = header.pageSize;
+        page = new Uint8Array(pageSize);
+      } else if (header.pageSize !== pageSize) {
         throw new RestoreError(
-          `Replica object ${describeFile(info)} of "${name}" is damaged: ${
-            (error as Error).message
-          }`,
-          {
-            cause: error,
-          },
+          `${describeFile(info)} has page size ${header.pageSize}, the others ${pageSize}`,
         );
       }
-      const sha256 = sha.digestHex();
-      if (info.sha256 !== undefined && sha256 !== info.sha256) {
-        throw new ChecksumMismatchError(
-          `Replica object ${
-            describeFile(info)
-          } of "${name}" has SHA-256 ${sha256}, expected ${info.sha256}`,
-          0,
-        );
-      }
-      pageCount = header.commit;
-      options.onFile?.(index, plan);
+      const writer = new PageWriter(file, pageSize, { path: output.tempPath });
+      let pgno: number | null;
+      while ((pgno = await decoder.readPage(page)) !== null) await writer.write(pgno, page);
+      await writer.flush();
+      await decoder.finish();
+    } catch (error) {
+      if (signal?.aborted || error instanceof RestoreError) throw error;
+      throw new RestoreError(
+        `Replica object ${describeFile(info)} of "${name}" is damaged: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
-    await file.truncate(pageCount * pageSize);
-
-    const databaseChecksum = await checksumFile(file, pageSize, pageCount);
-    const last = plan.files.at(-1)!;
-    if (last.databaseChecksum !== undefined && last.databaseChecksum !== databaseChecksum) {
+    const sha256 = sha.digestHex();
+    if (info.sha256 !== undefined && sha256 !== info.sha256) {
       throw new ChecksumMismatchError(
-        `Restored database checksum ${formatChecksum(databaseChecksum)} does not match ${
-          formatChecksum(last.databaseChecksum)
-        } recorded with ${describeFile(last)}`,
+        `Replica object ${
+          describeFile(info)
+        } of "${name}" has SHA-256 ${sha256}, expected ${info.sha256}`,
         0,
       );
     }
-    await file.sync();
-    file.close();
-    closed = true;
-    checkIntegrity(temp, options.integrityCheck ?? "quick");
-    if (options.force) {
-      // A stale WAL beside the old database would be replayed onto the restored one.
-      await removeIfExists(`${output}-wal`);
-      await removeIfExists(`${output}-shm`);
-    }
-    await Deno.rename(temp, output);
-    await syncDirectory(parentDir(output));
-    log.info("restored", { txid: plan.txid, pageCount, output });
-    return {
-      txid: plan.txid,
-      pageSize,
-      pageCount,
-      sizeBytes: pageCount * pageSize,
-      databaseChecksum,
-      files: plan.files,
-    };
-  } catch (error) {
-    if (!closed) file.close();
-    await removeIfExists(temp);
-    await removeIfExists(`${temp}-wal`);
-    await removeIfExists(`${temp}-shm`);
-    throw error;
+    pageCount = header.commit;
+    options.onFile?.(index, plan);
   }
+  await file.truncate(pageCount * pageSize);
+
+  const databaseChecksum = await checksumFile(file, pageSize, pageCount);
+  const last = plan.files.at(-1)!;
+  if (last.databaseChecksum !== undefined && last.databaseChecksum !== databaseChecksum) {
+    throw new RestoreError(
+      `Restored database checksum ${formatChecksum(databaseChecksum)} does not match ${
+        formatChecksum(last.databaseChecksum)
+      } recorded with ${describeFile(last)}`,
+    );
+  }
+  return {
+    txid: plan.txid,
+    pageSize,
+    pageCount,
+    sizeBytes: pageCount * pageSize,
+    databaseChecksum,
+    files: plan.files,
+  };
 }
 
 /** The bytes a plan downloads: the sum of its files' sizes. */
@@ -186,58 +186,66 @@ export function planBytes(plan: RestorePlan): number {
   return plan.files.reduce((sum, file) => sum + file.sizeBytes, 0);
 }
 
-/** Fails unless `output` (and its `-wal`) are absent or `force` is set; nothing is touched. */
-export async function refuseToOverwrite(output: string, force: boolean): Promise<void> {
-  if (force) return;
-  for (const path of [output, `${output}-wal`]) {
-    try {
-      await Deno.lstat(path);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) continue;
-      throw error;
-    }
-    throw new RestoreError(
-      `Output "${path}" already exists; restore refuses to overwrite it (use --force to replace it)`,
-    );
-  }
-}
-
-function checkIntegrity(path: string, mode: IntegrityCheck): void {
+/** Runs SQLite's quick or full integrity check on a database file; throws unless "ok". */
+export function checkIntegrity(path: string, mode: IntegrityCheck): void {
   if (mode === "none") return;
-  const db = new DatabaseSync(path);
-  try {
-    const pragma = mode === "full" ? "integrity_check" : "quick_check";
-    const rows = db.prepare(`PRAGMA ${pragma}`).all() as Record<string, string>[];
-    const result = rows.map((r) => Object.values(r)[0]).join("; ");
-    if (result !== "ok") {
-      throw new RestoreError(`Restored database fails PRAGMA ${pragma}: ${result}`);
-    }
-  } finally {
-    db.close();
+  const result = integrityResult(path, mode);
+  if (result !== "ok") {
+    throw new RestoreError(`Restored database fails PRAGMA ${pragmaFor(mode)}: ${result}`);
   }
 }
 
+/** "ok", or what SQLite finds wrong (including a file it cannot open as a database). */
+export function integrityResult(path: string, mode: Exclude<IntegrityCheck, "none">): string {
+  let db: DatabaseSync | undefined;
+  try {
+    db = new DatabaseSync(path);
+    const rows = db.prepare(`PRAGMA ${pragmaFor(mode)}`).all() as Record<string, string>[];
+    return rows.map((r) => Object.values(r)[0]).join("; ");
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  } finally {
+    db?.close();
+  }
+}
+
+function pragmaFor(mode: Exclude<IntegrityCheck, "none">): string {
+  return mode === "full" ? "integrity_check" : "quick_check";
+}
+
+/** The stream's chunks, hashed and counted; a signal stops it between chunks. */
 async function* hashing(
   stream: ReadableStream<Uint8Array>,
   sha: StreamHash,
-  onChunk?: (sizeBytes: number) => void,
+  options: { onChunk?: (sizeBytes: number) => void; signal?: AbortSignal },
 ): AsyncGenerator<Uint8Array> {
-  for await (const chunk of stream) {
-    sha.update(chunk);
-    onChunk?.(chunk.length);
-    yield chunk;
-  }
-}
-
-async function removeIfExists(path: string): Promise<void> {
+  const reader = stream.getReader();
   try {
-    await Deno.remove(path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    while (true) {
+      const { done, value } = await readOrAbort(reader, options.signal);
+      if (done) return;
+      sha.update(value);
+      options.onChunk?.(value.length);
+      yield value;
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
   }
 }
 
-function parentDir(path: string): string {
-  const slash = path.lastIndexOf("/");
-  return slash > 0 ? path.slice(0, slash) : slash === 0 ? "/" : ".";
+/** The next chunk, or the signal's reason as soon as it fires (a stalled read is not awaited). */
+export function readOrAbort<T>(
+  reader: ReadableStreamDefaultReader<T>,
+  signal?: AbortSignal,
+): Promise<ReadableStreamReadResult<T>> {
+  if (signal === undefined) return reader.read();
+  signal.throwIfAborted();
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  return Promise.race([reader.read(), aborted]).finally(() =>
+    signal.removeEventListener("abort", onAbort)
+  );
 }

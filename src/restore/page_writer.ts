@@ -6,6 +6,7 @@
 import { readFully } from "../db/database.ts";
 import { writeChunk } from "../durable.ts";
 import { PageChecksums } from "../replicate/page_checksums.ts";
+import { RestoreError } from "./restore_error.ts";
 
 /** Bytes gathered before a write. */
 export const DEFAULT_WRITE_BUFFER_BYTES = 1024 * 1024;
@@ -18,8 +19,16 @@ export class PageWriter {
   /** Page number of the first page in the buffer. */
   #firstPgno = 0;
 
-  constructor(file: Deno.FsFile, pageSize: number, bufferBytes = DEFAULT_WRITE_BUFFER_BYTES) {
+  #path: string;
+
+  constructor(
+    file: Deno.FsFile,
+    pageSize: number,
+    options: { path?: string; bufferBytes?: number } = {},
+  ) {
+    const bufferBytes = options.bufferBytes ?? DEFAULT_WRITE_BUFFER_BYTES;
     this.#file = file;
+    this.#path = options.path ?? "the output file";
     this.#pageSize = pageSize;
     this.#buffer = new Uint8Array(Math.max(pageSize, bufferBytes - (bufferBytes % pageSize)));
   }
@@ -37,8 +46,15 @@ export class PageWriter {
 
   async flush(): Promise<void> {
     if (this.#length === 0) return;
-    await this.#file.seek((this.#firstPgno - 1) * this.#pageSize, Deno.SeekMode.Start);
-    await writeChunk(this.#file, this.#buffer.subarray(0, this.#length));
+    try {
+      await this.#file.seek((this.#firstPgno - 1) * this.#pageSize, Deno.SeekMode.Start);
+      await writeChunk(this.#file, this.#buffer.subarray(0, this.#length));
+    } catch (error) {
+      // A full disk or a failing device, not a damaged replica: say which file.
+      throw new RestoreError(`Cannot write "${this.#path}": ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
     this.#length = 0;
   }
 }

@@ -1,25 +1,29 @@
 /**
- * The replica auditor behind `walsync verify`: downloads every object of one database and
- * checks it (SHA-256 against the recorded one, a full LTX decode, header against key, page
- * size, a snapshot's pages against its recorded database checksum), checks that the TXID
- * sequence has no hole a restore would fall into, and restores the latest position into a
- * temporary directory with a full integrity check. Every problem is collected; none stops
- * the audit, so one run tells the whole story.
+ * The replica auditor behind `walsync verify`: downloads every object of one database once
+ * and checks it (SHA-256 against the recorded one, a full LTX decode, header against key),
+ * walks the chain of files from the earliest snapshot checking the database checksum at
+ * every TXID it passes (verify_chain.ts), checks that the TXID sequence has no hole a restore
+ * would fall into, and runs SQLite's full integrity check on the latest state the walk
+ * rebuilt. Every problem is collected; none stops the audit, so one run tells the whole story.
  */
-import { DatabaseChecksum, formatChecksum } from "../checksum/database_checksum.ts";
-import { fastSha256Stream } from "../checksum/sha256.ts";
+import { formatChecksum } from "../checksum/database_checksum.ts";
+import { fastSha256Stream, type StreamHash } from "../checksum/sha256.ts";
 import { FormatError } from "../errors.ts";
 import { LtxDecoder } from "../ltx/ltx_decoder.ts";
-import { formatTxid, hasChecksums, isSnapshot, SNAPSHOT_LEVEL } from "../ltx/ltx_header.ts";
+import { formatTxid, isSnapshot, SNAPSHOT_LEVEL } from "../ltx/ltx_header.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import type { LtxFileInfo, ReplicaClient } from "../replica/replica_client.ts";
-import { listAllFiles, restore } from "./apply.ts";
+import { integrityResult, listAllFiles, readOrAbort } from "./apply.ts";
 import { describeFile } from "./plan.ts";
+import { RestoreError } from "./restore_error.ts";
+import { type Fetched, Prefetcher } from "./prefetch.ts";
+import { ChainChecker, type ObjectApply } from "./verify_chain.ts";
+import { planVerifyWalk, type WalkItem } from "./verify_walk.ts";
 
-/** Objects downloaded at once: enough to hide object-store latency, little memory each. */
+/** Objects downloaded ahead of the one being checked. */
 export const DEFAULT_VERIFY_CONCURRENCY = 4;
-/** Objects without a recorded SHA-256 named one by one before the rest are counted. */
-const MAX_NAMED_UNHASHED = 20;
+/** Objects named one by one in each kind of note before the rest are counted. */
+const MAX_NAMED_NOTES = 20;
 /** Progress is logged each time this share of the bytes (or objects) more is done. */
 const PROGRESS_STEP = 0.1;
 
@@ -38,6 +42,7 @@ export interface VerifyOptions {
   logger?: Logger;
   /** Called after each object is checked (progress display). */
   onProgress?: (progress: VerifyProgress) => void;
+  /** Objects downloaded at once (ahead of the one being checked). */
   concurrency?: number;
 }
 
@@ -55,17 +60,8 @@ export interface VerifyReport {
   problems: string[];
   /** Worth knowing but not wrong (e.g. objects written without a SHA-256 by Litestream). */
   notes: string[];
-  /** The restored database's rolling checksum (16 hex digits), when the restore succeeded. */
+  /** The latest state's rolling checksum (16 hex digits), when it was rebuilt and sound. */
   databaseChecksum?: string;
-}
-
-/** What one object's check found. */
-interface FileCheck {
-  problems: string[];
-  /** False when the writer recorded no SHA-256 to compare with. */
-  hashed: boolean;
-  /** Page size from the header, when it could be read. */
-  pageSize?: number;
 }
 
 /** Audits one database's replica; throws only when aborted or when listing fails. */
@@ -90,54 +86,69 @@ export async function verifyReplica(options: VerifyOptions): Promise<VerifyRepor
   }
   log.info("verifying", { files: files.length, bytes: totalBytes, txid: formatTxid(latestTxid) });
 
-  // Step 1: download and check every object; results keep the listing's order.
-  const checks = await checkAll(files, options, log, totalBytes);
-  for (const check of checks) report.problems.push(...check.problems);
-  report.problems.push(...pageSizeProblems(files, checks));
-  const unhashed = files.filter((_, i) => !checks[i].hashed);
-  for (const file of unhashed.slice(0, MAX_NAMED_UNHASHED)) {
-    report.notes.push(
-      `${
-        describeFile(file)
-      }: no SHA-256 recorded (written by another tool?); its LTX checksum was verified`,
-    );
-  }
-  if (unhashed.length > MAX_NAMED_UNHASHED) {
-    report.notes.push(
-      `${unhashed.length - MAX_NAMED_UNHASHED} more objects have no SHA-256 recorded`,
-    );
-  }
-
-  // Step 2: the TXID sequence, from the listing alone.
-  report.problems.push(...coverageProblems(files));
-
-  // Step 3: a real restore of the latest position, with the full integrity check.
+  const walk = planVerifyWalk(files);
   const dir = await Deno.makeTempDir({ prefix: "walsync-verify-" });
+  const dbPath = `${dir}/latest.db`;
+  const db = await Deno.open(dbPath, { read: true, write: true, createNew: true, mode: 0o600 });
   try {
-    const result = await restore({
-      client,
-      name,
-      output: `${dir}/restored.db`,
-      integrityCheck: "full",
-      signal,
-    });
-    report.databaseChecksum = formatChecksum(result.databaseChecksum);
-    if (result.txid !== latestTxid) {
+    // Step 1: every object once, in the walk's order, checked and applied as it arrives.
+    const chain = new ChainChecker(walk.items, { file: db, path: dbPath });
+    const unhashed = await checkAll(walk.items, chain, options, { log, report });
+    chain.finish(walk.reach);
+    report.problems.push(...chain.findings.problems);
+
+    // Step 2: the TXID sequence, from the listing alone.
+    report.problems.push(...coverageProblems(files));
+
+    // Step 3: SQLite's own check of the latest state, rebuilt by the walk.
+    const latest = chain.latest;
+    if (latest !== null && latest.txid === latestTxid) {
+      await db.sync();
+      const result = integrityResult(latest.dbPath, "full");
+      if (result === "ok") {
+        report.databaseChecksum = formatChecksum(latest.checksum);
+        log.info("latest state verified", {
+          txid: formatTxid(latest.txid),
+          checksum: report.databaseChecksum,
+        });
+      } else {
+        report.problems.push(
+          `The database at the latest TXID ${
+            formatTxid(latestTxid)
+          } fails PRAGMA integrity_check: ${result}`,
+        );
+      }
+    } else if (report.problems.length === 0) {
       report.problems.push(
-        `Restore reached TXID ${formatTxid(result.txid)}, not the latest ${formatTxid(latestTxid)}`,
+        `The latest TXID ${
+          formatTxid(latestTxid)
+        } could not be rebuilt for SQLite's integrity check`,
       );
     }
-    log.info("restore verified", {
-      txid: formatTxid(result.txid),
-      pages: result.pageCount,
-      checksum: report.databaseChecksum,
-    });
-  } catch (error) {
-    if (signal?.aborted) throw error;
-    report.problems.push(
-      `Restoring the latest TXID ${formatTxid(latestTxid)} fails: ${messageOf(error)}`,
+    report.notes.push(
+      ...namedNotes(
+        unhashed.filter((f) => !chain.findings.unrecorded.includes(f)),
+        (label) =>
+          `${label}: no SHA-256 recorded (written by another tool?); its LTX checksum was verified`,
+        "more objects have no SHA-256 recorded",
+      ),
+      ...namedNotes(
+        chain.findings.unrecorded,
+        (label, file) =>
+          `${label}: no ${
+            unhashed.includes(file) ? "SHA-256 or database checksum" : "database checksum"
+          } recorded (written by another tool?); its LTX checksum was verified`,
+        "more objects have no database checksum recorded",
+      ),
+      ...namedNotes(
+        chain.findings.unreached,
+        (label) =>
+          `${label}: no restorable position comes before it, so only the object itself was checked`,
+        "more objects are out of every restore's reach",
+      ),
     );
   } finally {
+    db.close();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
   return report;
@@ -191,158 +202,169 @@ export function coverageProblems(files: LtxFileInfo[]): string[] {
   return problems;
 }
 
+/** Reads every object in the walk's order; returns those without a recorded SHA-256. */
 async function checkAll(
-  files: LtxFileInfo[],
+  items: WalkItem[],
+  chain: ChainChecker,
   options: VerifyOptions,
-  log: Logger,
-  totalBytes: number,
-): Promise<FileCheck[]> {
-  const checks = new Array<FileCheck>(files.length);
-  const progress: VerifyProgress = { files: 0, bytes: 0, totalFiles: files.length, totalBytes };
-  let nextLogAt = PROGRESS_STEP;
-  let next = 0;
-  const worker = async () => {
-    while (next < files.length) {
-      const index = next++;
-      const file = files[index];
-      options.signal?.throwIfAborted();
-      checks[index] = await checkFile(options.client, options.name, file, options.signal);
-      progress.files++;
-      progress.bytes += file.sizeBytes;
-      options.onProgress?.({ ...progress });
-      const done = totalBytes > 0 ? progress.bytes / totalBytes : progress.files / files.length;
-      if (done >= nextLogAt || progress.files === files.length) {
-        log.info("objects checked", {
-          files: `${progress.files}/${files.length}`,
-          bytes: progress.bytes,
-          percent: Math.floor(done * 100),
-        });
-        while (nextLogAt <= done) nextLogAt += PROGRESS_STEP;
-      }
-    }
+  context: { log: Logger; report: VerifyReport },
+): Promise<LtxFileInfo[]> {
+  const { client, name, signal } = options;
+  const { log, report } = context;
+  const prefetcher = new Prefetcher(
+    items.map((item) => item.file),
+    (file) => client.openFile(name, file, { signal }),
+    { objects: options.concurrency ?? DEFAULT_VERIFY_CONCURRENCY },
+  );
+  prefetcher.start();
+  const progress: VerifyProgress = {
+    files: 0,
+    bytes: 0,
+    totalFiles: items.length,
+    totalBytes: report.bytes,
   };
-  const concurrency = Math.max(1, options.concurrency ?? DEFAULT_VERIFY_CONCURRENCY);
-  await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, worker));
-  return checks;
+  const unhashed: LtxFileInfo[] = [];
+  let nextLogAt = PROGRESS_STEP;
+  for (const [index, item] of items.entries()) {
+    signal?.throwIfAborted();
+    const fetched = await prefetcher.take(index);
+    report.problems.push(...await checkObject(item, fetched, chain, signal));
+    if (item.file.sha256 === undefined) unhashed.push(item.file);
+    progress.files++;
+    progress.bytes += item.file.sizeBytes;
+    options.onProgress?.({ ...progress });
+    const done = progress.totalBytes > 0
+      ? progress.bytes / progress.totalBytes
+      : progress.files / progress.totalFiles;
+    if (done >= nextLogAt || progress.files === progress.totalFiles) {
+      log.info("objects checked", {
+        files: progress.files,
+        totalFiles: progress.totalFiles,
+        bytes: progress.bytes,
+        totalBytes: progress.totalBytes,
+        percent: Math.floor(done * 100),
+      });
+      while (nextLogAt <= done) nextLogAt += PROGRESS_STEP;
+    }
+  }
+  return unhashed;
 }
 
-/** Downloads one object once, hashing and decoding it as the bytes arrive. */
-async function checkFile(
-  client: ReplicaClient,
-  name: string,
-  info: LtxFileInfo,
+/**
+ * Reads one object, hashing and decoding it as the bytes arrive and handing its pages to the
+ * chain; returns the problems with the object itself (the chain keeps its own).
+ */
+async function checkObject(
+  item: WalkItem,
+  fetched: Fetched,
+  chain: ChainChecker,
   signal?: AbortSignal,
-): Promise<FileCheck> {
+): Promise<string[]> {
+  const info = item.file;
   const label = describeFile(info);
-  const check: FileCheck = { problems: [], hashed: info.sha256 !== undefined };
+  const problems: string[] = [];
+  if (fetched.kind === "failed") {
+    if (signal?.aborted) throw fetched.error;
+    problems.push(`${label} cannot be read: ${messageOf(fetched.error)}`);
+    chain.fail(item);
+    return problems;
+  }
   const sha = await fastSha256Stream();
-  let reader: ReadableStreamDefaultReader<Uint8Array>;
-  try {
-    reader = (await client.openFile(name, info, { signal })).getReader();
-  } catch (error) {
-    if (signal?.aborted) throw error;
-    check.problems.push(`${label} cannot be read: ${messageOf(error)}`);
-    return check;
-  }
-  async function* hashed(): AsyncGenerator<Uint8Array> {
-    while (true) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      sha.update(value);
-      yield value;
-    }
-  }
+  const chunks = hashedChunks(fetched, sha, signal);
   // A read failure leaves the hash incomplete: only a decode failure still allows comparing it.
   let complete = true;
+  let applying: ObjectApply | undefined;
   try {
-    const decoder = new LtxDecoder(hashed());
+    const decoder = new LtxDecoder(chunks);
     const header = await decoder.readHeader();
-    check.pageSize = header.pageSize;
     if (header.minTxid !== info.minTxid || header.maxTxid !== info.maxTxid) {
-      check.problems.push(
+      problems.push(
         `${label}: its header says TXIDs ${formatTxid(header.minTxid)}..${
           formatTxid(header.maxTxid)
         }, not the range in its name`,
       );
     }
     if (info.level === SNAPSHOT_LEVEL && !isSnapshot(header)) {
-      check.problems.push(`${label} is at the snapshot level but does not start at TXID 1`);
+      problems.push(`${label} is at the snapshot level but does not start at TXID 1`);
     }
-    // A snapshot holds every page, so its database checksum can be recomputed here.
-    const checksum = isSnapshot(header) ? new DatabaseChecksum() : null;
+    applying = await chain.begin(item, header);
     const page = new Uint8Array(header.pageSize);
     let pgno: number | null;
-    while ((pgno = await decoder.readPage(page)) !== null) checksum?.toggle(pgno, page);
+    while ((pgno = await decoder.readPage(page)) !== null) await applying.page(pgno, page);
     const summary = await decoder.finish();
-    const recorded = info.databaseChecksum;
-    if (recorded !== undefined && checksum && checksum.value !== recorded) {
-      check.problems.push(
-        `${label}: its pages give database checksum ${formatChecksum(checksum.value)}, but ${
-          formatChecksum(recorded)
-        } is recorded`,
-      );
-    } else if (
-      recorded !== undefined && !checksum && hasChecksums(header) &&
-      summary.trailer.postApplyChecksum !== recorded
-    ) {
-      check.problems.push(
-        `${label}: its post-apply checksum ${
-          formatChecksum(summary.trailer.postApplyChecksum)
-        } differs from the recorded ${formatChecksum(recorded)}`,
-      );
-    }
+    await chain.end(applying, summary.trailer);
+    applying = undefined;
   } catch (error) {
-    if (signal?.aborted) throw error;
+    // Aborted, or the rebuilt database could not be written (a full disk): not the object's fault.
+    if (signal?.aborted || error instanceof RestoreError) throw error;
+    chain.fail(item, applying);
     if (error instanceof FormatError) {
-      check.problems.push(`${label} is damaged: ${error.message}`);
+      problems.push(`${label} is damaged: ${error.message}`);
       // Hash the rest too: a SHA-256 mismatch tells damage in storage from a bad writer.
       try {
-        while (true) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          sha.update(value);
-        }
+        for await (const _ of chunks) { /* hashed as it passes */ }
       } catch (readError) {
         if (signal?.aborted) throw readError;
         complete = false;
       }
     } else {
       complete = false;
-      check.problems.push(`${label} cannot be read: ${messageOf(error)}`);
+      problems.push(`${label} cannot be read: ${messageOf(error)}`);
     }
   } finally {
-    await reader.cancel().catch(() => {});
+    await chunks.return(undefined).catch(() => {});
   }
-  if (!complete) return check;
+  if (!complete) return problems;
   if (sha.sizeBytes !== info.sizeBytes) {
-    check.problems.push(
-      `${label} has ${sha.sizeBytes} bytes, but is listed with ${info.sizeBytes}`,
-    );
+    problems.push(`${label} has ${sha.sizeBytes} bytes, but is listed with ${info.sizeBytes}`);
   }
   if (info.sha256 !== undefined) {
     const sha256 = sha.digestHex();
     if (sha256 !== info.sha256) {
-      check.problems.push(`${label} has SHA-256 ${sha256}, but ${info.sha256} is recorded`);
+      problems.push(
+        `${label} has SHA-256 ${sha256}, but ${info.sha256} is recorded; restores that read it fail`,
+      );
     }
   }
-  return check;
+  return problems;
 }
 
-/** Objects whose page size differs from the one most objects have. */
-function pageSizeProblems(files: LtxFileInfo[], checks: FileCheck[]): string[] {
-  const counts = new Map<number, number>();
-  for (const check of checks) {
-    if (check.pageSize !== undefined) {
-      counts.set(check.pageSize, (counts.get(check.pageSize) ?? 0) + 1);
+/** An object's chunks, read ahead or streamed, each hashed as it passes. */
+async function* hashedChunks(
+  fetched: Exclude<Fetched, { kind: "failed" }>,
+  sha: StreamHash,
+  signal?: AbortSignal,
+): AsyncGenerator<Uint8Array> {
+  if (fetched.kind === "buffered") {
+    for (const chunk of fetched.chunks) {
+      sha.update(chunk);
+      yield chunk;
     }
+    if (fetched.error !== undefined) throw fetched.error;
+    return;
   }
-  if (counts.size <= 1) return [];
-  const [usual] = [...counts].sort((a, b) => b[1] - a[1] || b[0] - a[0])[0];
-  return checks.flatMap((check, i) =>
-    check.pageSize === undefined || check.pageSize === usual ? [] : [
-      `${describeFile(files[i])} has page size ${check.pageSize}, the other objects ${usual}`,
-    ]
-  );
+  const reader = fetched.stream.getReader();
+  try {
+    while (true) {
+      const { done, value } = await readOrAbort(reader, signal);
+      if (done) return;
+      sha.update(value);
+      yield value;
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+}
+
+/** One note per object, the first few named and the rest counted. */
+function namedNotes(
+  files: LtxFileInfo[],
+  note: (label: string, file: LtxFileInfo) => string,
+  more: string,
+): string[] {
+  const notes = files.slice(0, MAX_NAMED_NOTES).map((file) => note(describeFile(file), file));
+  if (files.length > MAX_NAMED_NOTES) notes.push(`${files.length - MAX_NAMED_NOTES} ${more}`);
+  return notes;
 }
 
 function messageOf(error: unknown): string {
