@@ -87,9 +87,7 @@ export async function captureBatch(
     from = state.wal;
   } else if (ctx.continuityUnknown) {
     return await takeSnapshot(ctx, "the WAL is readable again after a copy of SQLite's view");
-  } else if (state.wal === null || ctx.generationComplete || generationEmpty(ctx)) {
-    ctx.walPages.clear();
-  } else {
+  } else if (!(state.wal === null || ctx.generationComplete || generationEmpty(ctx))) {
     return await takeSnapshot(
       ctx,
       `WAL restarted by another connection (salt ${hex(state.wal.salt1)} → ${hex(header.salt1)})`,
@@ -130,7 +128,6 @@ export async function captureBatch(
     return await takeSnapshot(ctx, "the WAL restarted while walsync was reading it");
   }
   countPending(ctx, staged.sizeBytes);
-  for (const [pgno, offset] of scan.pages) ctx.walPages.set(pgno, offset);
   const history = snapshotHistoryOf(ctx);
   ctx.state = {
     ...state,

@@ -86,7 +86,6 @@ async function truncate(ctx: ReplicationContext): Promise<void> {
   if (!truncated) return;
   ctx.log.info("WAL truncated");
   if (databaseFileMatchesState(ctx)) {
-    ctx.walPages.clear();
     ctx.state = { ...ctx.state, wal: null };
     await saveState(ctx.staging.statePath, ctx.state);
     ctx.generationComplete = false;

@@ -27,8 +27,6 @@ export interface ReplicationContext {
   /** When the replicator opened (ms since the epoch). */
   readonly openedAtMs: number;
   state: ReplicaState;
-  /** Page → offset of its newest frame, for the current WAL generation up to `state.wal`. */
-  walPages: Map<number, number>;
   /** Our checkpoint copied and backfilled the whole generation at `state.wal` and re-pinned. */
   generationComplete: boolean;
   /**

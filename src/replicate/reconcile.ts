@@ -10,8 +10,12 @@
  */
 import { SNAPSHOT_LEVEL } from "../ltx/ltx_header.ts";
 import type { ReplicaClient } from "../replica/replica_client.ts";
-import type { WalHeader } from "../wal/wal_header.ts";
-import { WalReader } from "../wal/wal_reader.ts";
+import {
+  parseWalFrameHeader,
+  WAL_FRAME_HEADER_SIZE,
+  WAL_HEADER_SIZE,
+  type WalHeader,
+} from "../wal/wal_header.ts";
 import { databaseFileMatchesState } from "./checkpoint.ts";
 import { type ReplicationContext, walHeader } from "./context.ts";
 import { PageChecksums } from "./page_checksums.ts";
@@ -182,27 +186,24 @@ export async function replicaMaxTxid(
 }
 
 /**
- * Re-reads the current generation up to the saved cursor, rebuilding the page map, and
- * checks that the checksum chain there is the one saved: the frames are the ones we copied.
+ * Checks that the WAL still holds, at the saved cursor, the frames walsync copied: the frame
+ * that ends there carries this generation's salts and the cumulative checksum walsync saved
+ * (which covers every frame before it). One read of 24 bytes, whatever the WAL's size.
  */
 async function resumeGeneration(
   ctx: ReplicationContext,
   header: WalHeader,
   cursor: WalCursor,
 ): Promise<boolean> {
-  const pages = new Map<number, number>();
-  const reader = new WalReader(ctx.db, header);
-  let frame;
-  while (reader.position.offset < cursor.offset && (frame = await reader.nextFrame())) {
-    pages.set(frame.header.pgno, frame.offset);
+  if (cursor.offset <= WAL_HEADER_SIZE) {
+    return cursor.offset === WAL_HEADER_SIZE && cursor.checksum1 === header.checksum1 &&
+      cursor.checksum2 === header.checksum2;
   }
-  const at = reader.position;
-  if (
-    at.offset !== cursor.offset || at.checksum1 !== cursor.checksum1 ||
-    at.checksum2 !== cursor.checksum2
-  ) {
-    return false;
-  }
-  ctx.walPages = pages;
-  return true;
+  const frameOffset = cursor.offset - WAL_FRAME_HEADER_SIZE - header.pageSize;
+  if (frameOffset < WAL_HEADER_SIZE) return false;
+  const bytes = new Uint8Array(WAL_FRAME_HEADER_SIZE);
+  if ((await ctx.db.readAt(bytes, frameOffset)) !== bytes.length) return false;
+  const frame = parseWalFrameHeader(bytes);
+  return frame.salt1 === header.salt1 && frame.salt2 === header.salt2 &&
+    frame.checksum1 === cursor.checksum1 && frame.checksum2 === cursor.checksum2;
 }

@@ -147,7 +147,6 @@ export class Replicator {
         wal: null,
         pages: new PageChecksums(db.pageSize),
       },
-      walPages: new Map(),
       generationComplete: false,
       pinFingerprint: null,
       continuityUnknown: false,

@@ -91,7 +91,6 @@ async function snapshotFromFiles(
     return null;
   }
   for (const file of staged) countPending(ctx, file.sizeBytes);
-  ctx.walPages = scan ? new Map(scan.pages) : new Map();
   ctx.state = {
     txid,
     pageSize,
@@ -167,7 +166,6 @@ async function snapshotFromView(
   }
   const { pageSize, pageCount, staged: { staged, pages } } = result;
   for (const file of staged) countPending(ctx, file.sizeBytes);
-  ctx.walPages = new Map();
   ctx.state = {
     txid,
     pageSize,
