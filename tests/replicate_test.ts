@@ -129,7 +129,7 @@ Deno.test("a restarted replicator resumes at the next TXID without a snapshot", 
   });
 });
 
-Deno.test("a database changed while walsync was stopped is snapshotted, and one left alone is not", async () => {
+Deno.test("a database changed while walsync was stopped ships only its changed pages, and one left alone nothing", async () => {
   await withDir(async (dir) => {
     const path = `${dir}/app.db`;
     let app = openWalDatabase(path);
@@ -142,12 +142,21 @@ Deno.test("a database changed while walsync was stopped is snapshotted, and one 
     assert.equal(replicator.txid, 1, "unchanged database: no new TXID");
     await replicator.close();
     app = openWalDatabase(path);
-    app.exec("INSERT INTO t (v) VALUES ('b')");
+    // Many pages, of which the next change touches few: the diff must carry only those.
+    app.exec("CREATE TABLE big (b BLOB); INSERT INTO big VALUES (randomblob(200000))");
     app.close();
     replicator = await Replicator.open(path, { name: "app.db", client });
     assert.equal(replicator.txid, 2);
     await replicator.close();
-    assert.equal((await client.listFiles("app.db", 9)).at(-1)?.maxTxid, 2);
+    app = openWalDatabase(path);
+    app.exec("INSERT INTO t (v) VALUES ('b')");
+    app.close();
+    replicator = await Replicator.open(path, { name: "app.db", client });
+    assert.equal(replicator.txid, 3);
+    await replicator.close();
+    assert.deepEqual((await client.listFiles("app.db", 9)).map((f) => f.maxTxid), []);
+    const [, full, diff] = await client.listFiles("app.db", 0);
+    assert.ok(diff.sizeBytes * 5 < full.sizeBytes, `diff ${diff.sizeBytes} vs ${full.sizeBytes}`);
     const check = new DatabaseSync(path);
     assert.deepEqual((await restoredDump(client, dir)).dump, dumpDatabase(check));
     check.close();

@@ -11,6 +11,7 @@ import {
   countPending,
   generationEmpty,
   readWalPage,
+  reloadState,
   type ReplicationContext,
   sameWalGeneration,
   type SyncResult,
@@ -74,6 +75,7 @@ export async function captureBatch(
     if (state.wal && !ctx.generationComplete && !generationEmpty(ctx)) {
       return await takeSnapshot(ctx, "WAL was truncated or deleted by another process", {
         fromView: true,
+        diff: true,
       });
     }
     return { txid: null };
@@ -86,11 +88,14 @@ export async function captureBatch(
   if (state.wal && sameGeneration(header, state.wal)) {
     from = state.wal;
   } else if (ctx.continuityUnknown) {
-    return await takeSnapshot(ctx, "the WAL is readable again after a copy of SQLite's view");
+    return await takeSnapshot(ctx, "the WAL is readable again after a copy of SQLite's view", {
+      diff: true,
+    });
   } else if (!(state.wal === null || ctx.generationComplete || generationEmpty(ctx))) {
     return await takeSnapshot(
       ctx,
       `WAL restarted by another connection (salt ${hex(state.wal.salt1)} → ${hex(header.salt1)})`,
+      { diff: true },
     );
   }
   const reader = new WalReader(ctx.db, header, {
@@ -125,7 +130,10 @@ export async function captureBatch(
     // belong to the next generation: a restart always rewrites the header first.
     await ctx.staging.remove(staged);
     if (input.lastLook) return { txid: null };
-    return await takeSnapshot(ctx, "the WAL restarted while walsync was reading it");
+    await reloadState(ctx);
+    return await takeSnapshot(ctx, "the WAL restarted while walsync was reading it", {
+      diff: true,
+    });
   }
   countPending(ctx, staged.sizeBytes);
   const history = snapshotHistoryOf(ctx);
@@ -176,7 +184,10 @@ async function captureUnreadable(
   if (!changed || (!input.force && now - seen.copiedAtMs < DEFAULT_UNREADABLE_SNAPSHOT_MS)) {
     return { txid: null };
   }
-  const result = await takeSnapshot(ctx, "the WAL has no valid header", { fromView: true });
+  const result = await takeSnapshot(ctx, "the WAL has no valid header", {
+    fromView: true,
+    diff: true,
+  });
   seen.copiedAtMs = now;
   seen.copiedFingerprint = input.walFingerprint;
   return result;

@@ -90,7 +90,7 @@ async function truncate(ctx: ReplicationContext): Promise<void> {
     await saveState(ctx.staging.statePath, ctx.state);
     ctx.generationComplete = false;
   } else {
-    await takeSnapshot(ctx, "a commit raced walsync's TRUNCATE checkpoint");
+    await takeSnapshot(ctx, "a commit raced walsync's TRUNCATE checkpoint", { diff: true });
   }
 }
 

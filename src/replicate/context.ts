@@ -9,7 +9,7 @@ import type { Logger } from "../log.ts";
 import type { ReplicaClient } from "../replica/replica_client.ts";
 import { WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, type WalHeader } from "../wal/wal_header.ts";
 import { readWalHeader } from "../wal/wal_reader.ts";
-import type { ReplicaState } from "./replica_state.ts";
+import { loadState, type ReplicaState } from "./replica_state.ts";
 import type { Staging } from "./staging.ts";
 
 /** Tries at beginning a read while the database is busy, and the pause between them. */
@@ -112,6 +112,19 @@ export async function freshPin(ctx: ReplicationContext): Promise<void> {
       );
     }
     await sleep(PIN_RETRY_DELAY_MS);
+  }
+}
+
+/**
+ * Back to the state saved with the last TXID (the in-memory one may be ahead of it after a
+ * failure part-way through a batch).
+ */
+export async function reloadState(ctx: ReplicationContext): Promise<void> {
+  try {
+    const state = await loadState(ctx.staging.statePath);
+    if (state) ctx.state = state;
+  } catch (error) {
+    ctx.log.error("replication state unreadable after a failure", { error });
   }
 }
 

@@ -39,6 +39,20 @@ export class PageChecksums {
     this.#table[pgno - 1] = crc;
   }
 
+  /**
+   * Records `page` as the content of `pgno` if its CRC differs from the one recorded (or the
+   * page is new); returns whether it did.
+   */
+  setIfChanged(pgno: number, page: Uint8Array): boolean {
+    if (pgno === this.#lockPgno) return false;
+    const crc = pageChecksum(pgno, page) & ~CHECKSUM_FLAG;
+    if (pgno <= this.#pageCount && this.#table[pgno - 1] === crc) return false;
+    this.#grow(pgno);
+    this.#xor ^= this.#table[pgno - 1] ^ crc;
+    this.#table[pgno - 1] = crc;
+    return true;
+  }
+
   /** Sets the database size; pages past it leave the checksum. */
   truncate(pageCount: number): void {
     for (let pgno = pageCount + 1; pgno <= this.#pageCount; pgno++) {

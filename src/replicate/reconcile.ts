@@ -128,6 +128,7 @@ export async function reconcile(
     await takeSnapshot(
       ctx,
       options.reopenedBecause ?? "database changed while walsync was not running",
+      { diff: true },
     );
     return { replicaChecked, uploadedTxid };
   }
@@ -137,7 +138,11 @@ export async function reconcile(
   ) {
     return { replicaChecked, uploadedTxid };
   }
-  await takeSnapshot(ctx, options.reopenedBecause ?? "WAL moved on while walsync was not running");
+  await takeSnapshot(
+    ctx,
+    options.reopenedBecause ?? "WAL moved on while walsync was not running",
+    { diff: true },
+  );
   return { replicaChecked, uploadedTxid };
 }
 

@@ -31,10 +31,10 @@ import {
   DEFAULT_TRUNCATE_PAGES,
   maybeCheckpoint,
 } from "./checkpoint.ts";
-import { pin, type ReplicationContext, type SyncResult } from "./context.ts";
+import { pin, reloadState, type ReplicationContext, type SyncResult } from "./context.ts";
 import { PageChecksums } from "./page_checksums.ts";
 import { reconcile } from "./reconcile.ts";
-import { loadState, type SnapshotHistory } from "./replica_state.ts";
+import type { SnapshotHistory } from "./replica_state.ts";
 import { removeCopy, takeSnapshot, type TakeSnapshotOptions, viewCopyPath } from "./snapshot.ts";
 import { defaultStagingDir, Staging } from "./staging.ts";
 import { type ReplicaProgress, reseedReplica, uploadStaged } from "./upload.ts";
@@ -275,7 +275,7 @@ export class Replicator {
     } catch (error) {
       // The in-memory state may be ahead of what was saved: start again from disk next time.
       this.#lastFingerprint = null;
-      await this.#reloadState();
+      await reloadState(this.#ctx);
       throw error;
     }
   }
@@ -384,7 +384,7 @@ export class Replicator {
       }, { current: null });
     } catch (error) {
       ctx.log.warn("could not copy the end of the old file's WAL", { error });
-      await this.#reloadState();
+      await reloadState(this.#ctx);
     }
     const shown = this.#watchedPath;
     throw new DatabaseReplacedError(
@@ -393,15 +393,6 @@ export class Replicator {
         : `Database file "${shown}" was replaced by another file`,
       change,
     );
-  }
-
-  async #reloadState(): Promise<void> {
-    try {
-      const state = await loadState(this.#ctx.staging.statePath);
-      if (state) this.#ctx.state = state;
-    } catch (error) {
-      this.#ctx.log.error("replication state unreadable after a failure", { error });
-    }
   }
 
   #assertOpen(): void {

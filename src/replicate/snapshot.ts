@@ -1,54 +1,91 @@
 /**
- * Full snapshots: the whole database staged as the next TXID, at level 0 (so the TXID
- * sequence has no gap) and, past TXID 1, as a level-9 snapshot (so restores start from it).
+ * Snapshots: the whole database read as it is now, staged as the next TXID, either in full
+ * (at level 0 so the TXID sequence has no gap and, past TXID 1, as a level-9 snapshot where
+ * restores start) or as a diff: when walsync's table of per-page CRCs at the last TXID can be
+ * trusted, only the pages whose CRC differs are staged, as a level-0 batch. A discontinuity
+ * (a WAL restarted or deleted while walsync was not looking) then costs one read of the
+ * database, not one upload of it; intermediate positions are lost, the data is not.
  *
  * Every snapshot reads under a read transaction begun for it, which sees the latest commit:
  * a snapshot is never older than the TXID before it. Pages come from the database file
  * overlaid with the newest committed WAL frame of each page; the pin keeps every page that
  * matters from changing. When the WAL has content walsync cannot parse (or frames it had not
- * copied vanished), SQLite may still be reading frames walsync cannot see: the snapshot is
- * then SQLite's own copy of the pinned view (the backup API), the one view that is right.
+ * copied vanished), SQLite may still be reading frames walsync cannot see: pages then come
+ * from SQLite's own copy of the pinned view (the backup API), the one view that is right.
  */
 import { readFullySync } from "../db/database.ts";
 import { WalsyncError } from "../errors.ts";
+import type { WalHeader } from "../wal/wal_header.ts";
 import { scanWal, WalReader, type WalScan } from "../wal/wal_reader.ts";
 import {
   countPending,
   freshPin,
   readWalPage,
+  reloadState,
   type ReplicationContext,
   sameWalGeneration,
   type SyncResult,
   walHeader,
 } from "./context.ts";
+import { stageDiff } from "./diff_writer.ts";
 import { cursorOf, saveState } from "./replica_state.ts";
 import { type SnapshotOptions, stageSnapshot } from "./snapshot_writer.ts";
+import type { StagedFile } from "./staging.ts";
 
 /** Tries at a snapshot while the WAL keeps restarting under it. */
 const SNAPSHOT_ATTEMPTS = 3;
 /** The copy of SQLite's view, inside the staging directory. */
 const VIEW_COPY = "view-copy.db";
-/** Offset and size of the page size field in a database header (1 means 65536). */
+/** Offset of the page size field in a database header (the value 1 means 65536). */
 const HEADER_PAGE_SIZE_OFFSET = 16;
 
 export interface TakeSnapshotOptions extends SnapshotOptions {
   /** Copy SQLite's view even if the WAL looks readable (frames walsync had vanished). */
   fromView?: boolean;
+  /**
+   * Stage only the pages that differ from the CRC table at the last TXID. Only where the
+   * table describes what the replica holds at that TXID (not after a page-size change, a lost
+   * state, or a replica another writer continued); a full snapshot is taken otherwise.
+   */
+  diff?: boolean;
 }
 
-/** Stages a full copy of the database as the next TXID. */
+/** The database as one read sees it: its pages, and the WAL position they reflect. */
+interface PageSource {
+  pageSize: number;
+  pageCount: number;
+  /** The WAL the pages overlay and its scan to the last commit; null for a copy or no WAL. */
+  header: WalHeader | null;
+  scan: WalScan | null;
+  readPage(pgno: number, buffer: Uint8Array): Promise<void>;
+  /** True if the WAL restarted while the pages were read (the copy may mix generations). */
+  restarted(): Promise<boolean>;
+  /** A copy of SQLite's view: continuity with the WAL that follows is unknown. */
+  fromView: boolean;
+  close(): Promise<void>;
+}
+
+/** Stages the database as it is now as the next TXID, in full or as a diff. */
 export async function takeSnapshot(
   ctx: ReplicationContext,
   reason: string,
   options: TakeSnapshotOptions = {},
 ): Promise<SyncResult> {
+  const diff = options.diff === true && ctx.state.txid > 0 &&
+    ctx.state.pages.pageCount === ctx.state.commit;
   for (let attempt = 1;; attempt++) {
     await freshPin(ctx);
     const header = await walHeader(ctx);
-    if (options.fromView || (!header && (await ctx.db.walStat()).sizeBytes > 0)) {
-      return await snapshotFromView(ctx, reason, options);
+    const fromView = options.fromView || (!header && (await ctx.db.walStat()).sizeBytes > 0);
+    const source = fromView ? await viewSource(ctx) : await fileSource(ctx, header);
+    let result: SyncResult | null;
+    try {
+      result = diff && source.pageSize === ctx.state.pageSize
+        ? await stageChanges(ctx, source, reason)
+        : await stageFull(ctx, source, reason, options);
+    } finally {
+      await source.close();
     }
-    const result = await snapshotFromFiles(ctx, reason, options);
     if (result) return result;
     // The WAL restarted under us: the copy may mix generations; take it again.
     if (attempt >= SNAPSHOT_ATTEMPTS) {
@@ -59,43 +96,40 @@ export async function takeSnapshot(
   }
 }
 
-/** The database file overlaid with the WAL's committed frames; null if the WAL restarted. */
-async function snapshotFromFiles(
+/** Every page, at level 0 and (past TXID 1) level 9. Null if the WAL restarted meanwhile. */
+async function stageFull(
   ctx: ReplicationContext,
+  source: PageSource,
   reason: string,
   options: SnapshotOptions,
 ): Promise<SyncResult | null> {
   const txid = ctx.state.txid + 1;
-  ctx.log.info("snapshot", { txid, reason });
-  const header = await walHeader(ctx);
-  const scan = header ? await scanWal(new WalReader(ctx.db, header)) : null;
-  // Without WAL frames the pinned read (begun for this snapshot) gives the database size.
-  const pageCount = scan && scan.commit.frameCount > 0 ? scan.commit.pageCount : ctx.db.pageCount();
-  if (pageCount === 0) {
-    throw new WalsyncError(`Database "${ctx.path}" is empty (0 pages); nothing to snapshot`);
-  }
-  const pageSize = ctx.db.pageSize;
+  ctx.log.info("snapshot", {
+    txid,
+    reason,
+    ...(source.fromView ? { source: "a copy of SQLite's view" } : {}),
+  });
   const createdAt = new Date();
   const { staged, pages } = await stageSnapshot(ctx.staging, {
     txid,
-    pageSize,
-    pageCount,
-    header,
-    scan,
+    pageSize: source.pageSize,
+    pageCount: source.pageCount,
+    header: source.header,
+    scan: source.scan,
     createdAt,
-    readPage: (pgno, buffer) => readCurrentPage(ctx, pgno, scan, buffer),
+    readPage: (pgno, buffer) => source.readPage(pgno, buffer),
     onProgress: options.onProgress,
   });
-  if (header && !(await sameWalGeneration(ctx, header))) {
+  if (await source.restarted()) {
     for (const file of staged) await ctx.staging.remove(file);
     return null;
   }
   for (const file of staged) countPending(ctx, file.sizeBytes);
   ctx.state = {
     txid,
-    pageSize,
-    commit: pageCount,
-    wal: header && scan ? cursorOf(header, scan) : null,
+    pageSize: source.pageSize,
+    commit: source.pageCount,
+    wal: source.header && source.scan ? cursorOf(source.header, source.scan) : null,
     pages,
     snapshot: {
       txid,
@@ -107,83 +141,143 @@ async function snapshotFromFiles(
   };
   await saveState(ctx.staging.statePath, ctx.state);
   ctx.generationComplete = false;
-  ctx.continuityUnknown = false;
+  ctx.continuityUnknown = source.fromView;
   return { txid, snapshot: reason };
 }
 
 /**
- * SQLite's own copy of the pinned view (begun for this snapshot), staged page by page. The
- * copy needs disk space for one database beside the staging area while it is made.
+ * The pages whose CRC differs from the table, as a level-0 batch (none changed: no TXID, the
+ * position just moves to the current WAL). Null if the WAL restarted meanwhile.
  */
-async function snapshotFromView(
+async function stageChanges(
   ctx: ReplicationContext,
+  source: PageSource,
   reason: string,
-  options: SnapshotOptions,
-): Promise<SyncResult> {
+): Promise<SyncResult | null> {
   const txid = ctx.state.txid + 1;
-  ctx.log.info("snapshot", { txid, reason, source: "a copy of SQLite's view" });
-  const copy = `${ctx.staging.dir}/${VIEW_COPY}`;
-  await removeCopy(copy);
-  let result: {
-    pageSize: number;
-    pageCount: number;
-    staged: Awaited<ReturnType<typeof stageSnapshot>>;
-  };
   const createdAt = new Date();
+  const pages = ctx.state.pages;
+  let staged: StagedFile | null;
+  let changed: number;
   try {
-    await ctx.db.backupTo(copy);
-    const file = Deno.openSync(copy, { read: true });
-    try {
-      const head = new Uint8Array(HEADER_PAGE_SIZE_OFFSET + 2);
-      readFullySync(file, head, 0);
-      const field = (head[HEADER_PAGE_SIZE_OFFSET] << 8) | head[HEADER_PAGE_SIZE_OFFSET + 1];
-      const pageSize = field === 1 ? 65536 : field;
-      const pageCount = Math.floor(file.statSync().size / pageSize);
-      if (pageSize < 512 || pageCount === 0) {
-        throw new WalsyncError(`SQLite's copy of "${ctx.path}" is empty; nothing to snapshot`);
-      }
-      const staged = await stageSnapshot(ctx.staging, {
-        txid,
-        pageSize,
-        pageCount,
-        header: null,
-        scan: null,
-        createdAt,
-        readPage: (pgno, buffer) => {
-          if (readFullySync(file, buffer, (pgno - 1) * pageSize) !== buffer.length) {
-            throw new WalsyncError(`SQLite's copy of "${ctx.path}" is shorter than page ${pgno}`);
-          }
-          return Promise.resolve();
-        },
-        onProgress: options.onProgress,
-      });
-      result = { pageSize, pageCount, staged };
-    } finally {
-      file.close();
-    }
-  } finally {
-    await removeCopy(copy);
-  }
-  const { pageSize, pageCount, staged: { staged, pages } } = result;
-  for (const file of staged) countPending(ctx, file.sizeBytes);
-  ctx.state = {
-    txid,
-    pageSize,
-    commit: pageCount,
-    wal: null,
-    pages,
-    snapshot: {
+    ({ staged, changed } = await stageDiff(ctx.staging, {
       txid,
-      atMs: createdAt.getTime(),
-      pagesSince: 0,
-      firstChangeAtMs: null,
-      lastChangeAtMs: null,
+      pageSize: source.pageSize,
+      pageCount: source.pageCount,
+      header: source.header,
+      scan: source.scan,
+      checksums: pages,
+      createdAt,
+      readPage: (pgno, buffer) => source.readPage(pgno, buffer),
+    }));
+  } catch (error) {
+    await reloadState(ctx);
+    throw error;
+  }
+  if (await source.restarted()) {
+    if (staged) await ctx.staging.remove(staged);
+    await reloadState(ctx);
+    return null;
+  }
+  const wal = source.header && source.scan ? cursorOf(source.header, source.scan) : null;
+  if (!staged) {
+    ctx.log.info("nothing changed across the discontinuity", { txid: ctx.state.txid, reason });
+    ctx.state = { ...ctx.state, wal };
+    await saveState(ctx.staging.statePath, ctx.state);
+    ctx.generationComplete = false;
+    ctx.continuityUnknown = source.fromView;
+    return { txid: null };
+  }
+  ctx.log.info("diff snapshot", { txid, reason, pages: changed, of: source.pageCount });
+  countPending(ctx, staged.sizeBytes);
+  const history = ctx.state.snapshot;
+  ctx.state = {
+    ...ctx.state,
+    txid,
+    commit: source.pageCount,
+    wal,
+    snapshot: history && {
+      ...history,
+      pagesSince: history.pagesSince + changed,
+      firstChangeAtMs: history.firstChangeAtMs ?? createdAt.getTime(),
+      lastChangeAtMs: createdAt.getTime(),
     },
   };
   await saveState(ctx.staging.statePath, ctx.state);
   ctx.generationComplete = false;
-  ctx.continuityUnknown = true;
+  ctx.continuityUnknown = source.fromView;
   return { txid, snapshot: reason };
+}
+
+/** The database file overlaid with the newest committed WAL frame of each page. */
+async function fileSource(ctx: ReplicationContext, header: WalHeader | null): Promise<PageSource> {
+  const scan = header ? await scanWal(new WalReader(ctx.db, header)) : null;
+  // Without WAL frames the pinned read (begun for this snapshot) gives the database size.
+  const pageCount = scan && scan.commit.frameCount > 0 ? scan.commit.pageCount : ctx.db.pageCount();
+  if (pageCount === 0) {
+    throw new WalsyncError(`Database "${ctx.path}" is empty (0 pages); nothing to snapshot`);
+  }
+  return {
+    pageSize: ctx.db.pageSize,
+    pageCount,
+    header,
+    scan,
+    fromView: false,
+    readPage: async (pgno, buffer) => {
+      const offset = scan?.pages.get(pgno);
+      if (offset !== undefined) return await readWalPage(ctx, offset, buffer);
+      if (ctx.db.readPage(pgno, buffer) !== buffer.length) {
+        throw new WalsyncError(`Database "${ctx.path}" is shorter than page ${pgno}`);
+      }
+    },
+    restarted: async () => header !== null && !(await sameWalGeneration(ctx, header)),
+    close: () => Promise.resolve(),
+  };
+}
+
+/**
+ * SQLite's own copy of the pinned view (begun for this snapshot). The copy needs disk space
+ * for one database beside the staging area while it is read.
+ */
+async function viewSource(ctx: ReplicationContext): Promise<PageSource> {
+  const copy = `${ctx.staging.dir}/${VIEW_COPY}`;
+  await removeCopy(copy);
+  let file: Deno.FsFile | null = null;
+  try {
+    await ctx.db.backupTo(copy);
+    file = Deno.openSync(copy, { read: true });
+    const head = new Uint8Array(HEADER_PAGE_SIZE_OFFSET + 2);
+    readFullySync(file, head, 0);
+    const field = (head[HEADER_PAGE_SIZE_OFFSET] << 8) | head[HEADER_PAGE_SIZE_OFFSET + 1];
+    const pageSize = field === 1 ? 65536 : field;
+    const pageCount = pageSize >= 512 ? Math.floor(file.statSync().size / pageSize) : 0;
+    if (pageCount === 0) {
+      throw new WalsyncError(`SQLite's copy of "${ctx.path}" is empty; nothing to snapshot`);
+    }
+    const opened = file;
+    return {
+      pageSize,
+      pageCount,
+      header: null,
+      scan: null,
+      fromView: true,
+      readPage: (pgno, buffer) => {
+        if (readFullySync(opened, buffer, (pgno - 1) * pageSize) !== buffer.length) {
+          throw new WalsyncError(`SQLite's copy of "${ctx.path}" is shorter than page ${pgno}`);
+        }
+        return Promise.resolve();
+      },
+      restarted: () => Promise.resolve(false),
+      close: async () => {
+        opened.close();
+        await removeCopy(copy);
+      },
+    };
+  } catch (error) {
+    file?.close();
+    await removeCopy(copy);
+    throw error;
+  }
 }
 
 /** Removes a copy of SQLite's view (and its journal) left by this or an earlier run. */
@@ -196,18 +290,4 @@ export async function removeCopy(path: string): Promise<void> {
 /** The staging directory's leftover copy of SQLite's view, for clean-up at start. */
 export function viewCopyPath(stagingDir: string): string {
   return `${stagingDir}/${VIEW_COPY}`;
-}
-
-async function readCurrentPage(
-  ctx: ReplicationContext,
-  pgno: number,
-  scan: WalScan | null,
-  buffer: Uint8Array,
-): Promise<void> {
-  const offset = scan?.pages.get(pgno);
-  if (offset !== undefined) return await readWalPage(ctx, offset, buffer);
-  const n = ctx.db.readPage(pgno, buffer);
-  if (n !== buffer.length) {
-    throw new WalsyncError(`Database "${ctx.path}" is shorter than page ${pgno}`);
-  }
 }
