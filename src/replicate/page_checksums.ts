@@ -10,6 +10,10 @@ export class PageChecksums {
   #pageCount = 0;
   #xor = 0n;
   readonly #lockPgno: number;
+  /** Pages changed since the table was last saved; null when the whole table must be. */
+  #dirty: Set<number> | null = null;
+  /** The smallest size the table was cut to since it was last saved, if it was cut. */
+  #cutTo: number | null = null;
 
   constructor(pageSize: number, table?: BigUint64Array) {
     this.#lockPgno = lockPgno(pageSize);
@@ -37,6 +41,7 @@ export class PageChecksums {
     const crc = pageChecksum(pgno, page) & ~CHECKSUM_FLAG;
     this.#xor ^= this.#table[pgno - 1] ^ crc;
     this.#table[pgno - 1] = crc;
+    this.#dirty?.add(pgno);
   }
 
   /**
@@ -50,6 +55,7 @@ export class PageChecksums {
     this.#grow(pgno);
     this.#xor ^= this.#table[pgno - 1] ^ crc;
     this.#table[pgno - 1] = crc;
+    this.#dirty?.add(pgno);
     return true;
   }
 
@@ -58,9 +64,35 @@ export class PageChecksums {
     for (let pgno = pageCount + 1; pgno <= this.#pageCount; pgno++) {
       this.#xor ^= this.#table[pgno - 1];
       this.#table[pgno - 1] = 0n;
+      this.#dirty?.delete(pgno);
     }
+    if (pageCount < this.#pageCount) this.#cutTo = Math.min(this.#cutTo ?? pageCount, pageCount);
     this.#grow(pageCount);
     this.#pageCount = pageCount;
+  }
+
+  /**
+   * Pages whose entry changed since `markSaved` (entries past a truncation are zero, as a file
+   * cut and extended again reads), or null when the whole table must be written.
+   */
+  get dirtyPages(): number[] | null {
+    return this.#dirty === null ? null : [...this.#dirty].sort((a, b) => a - b);
+  }
+
+  /** The table as it is now is what the state file holds. */
+  markSaved(): void {
+    this.#dirty = new Set();
+    this.#cutTo = null;
+  }
+
+  /** The smallest size the table was cut to since `markSaved`, or null if it was not cut. */
+  get cutTo(): number | null {
+    return this.#cutTo;
+  }
+
+  /** The entry of `pgno` as stored (big-endian u64), into `out` at `offset`. */
+  writeEntry(pgno: number, out: DataView, offset: number): void {
+    out.setBigUint64(offset, pgno <= this.#pageCount ? this.#table[pgno - 1] : 0n);
   }
 
   /** The table as stored: one big-endian u64 per page. */

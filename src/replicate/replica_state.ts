@@ -1,16 +1,29 @@
 /**
- * What a replicator must remember across restarts, kept in one file written atomically
- * (temp, fsync, rename): the last staged TXID, the WAL position it covers, and the page
- * checksums behind the rolling database checksum. One file, so they can never disagree.
+ * What a replicator must remember across restarts, kept in one file: the last staged TXID,
+ * the WAL position it covers, and the page checksums behind the rolling database checksum.
+ *
+ * Format 2: a 4096-byte header (JSON, padded) then one big-endian u64 per page. A batch
+ * rewrites only the entries of the pages it changed and then the header, in place (a 1 GiB
+ * database's table is 2 MiB; a batch changes a few entries). The header carries the XOR of
+ * the table, so a write torn by a crash is detected on load and answered with a snapshot,
+ * never trusted. A snapshot (every entry new) writes a temp file and renames it. Format 1
+ * (a JSON line, then the table) is still read, and rewritten as format 2.
  */
-import { fileModeIn, writeFileDurably } from "../durable.ts";
+import { fileModeIn, writeChunk, writeFileDurably } from "../durable.ts";
 import { WalsyncError } from "../errors.ts";
 import type { WalHeader } from "../wal/wal_header.ts";
 import type { WalScan } from "../wal/wal_reader.ts";
 import { PageChecksums } from "./page_checksums.ts";
 
-const STATE_FORMAT = 1;
+const STATE_FORMAT = 2;
+const LEGACY_STATE_FORMAT = 1;
 const NEWLINE = 0x0a;
+const SPACE = 0x20;
+/** Bytes of the format-2 header, before the table. */
+const HEADER_BYTES = 4096;
+const ENTRY_BYTES = 8;
+/** Adjacent changed entries are written together, up to this many bytes a write. */
+const ENTRY_RUN_BYTES = 64 * 1024;
 
 /** Where in which WAL generation the last staged TXID ends. */
 export interface WalCursor {
@@ -62,8 +75,8 @@ interface StoredHeader {
 /** The state file is unreadable: walsync starts over with a snapshot rather than guess. */
 export class StateError extends WalsyncError {}
 
-export function encodeState(state: ReplicaState): Uint8Array {
-  const header: StoredHeader = {
+function headerOf(state: ReplicaState): StoredHeader {
+  return {
     format: STATE_FORMAT,
     txid: state.txid,
     pageSize: state.pageSize,
@@ -72,12 +85,25 @@ export function encodeState(state: ReplicaState): Uint8Array {
     wal: state.wal,
     snapshot: state.snapshot,
   };
-  const json = new TextEncoder().encode(JSON.stringify(header));
-  const table = state.pages.toBytes();
-  const out = new Uint8Array(json.length + 1 + table.length);
+}
+
+/** The 4096-byte header: JSON, padded with spaces, ending in a newline. */
+function encodeHeader(state: ReplicaState): Uint8Array {
+  const json = new TextEncoder().encode(JSON.stringify(headerOf(state)));
+  if (json.length >= HEADER_BYTES) {
+    throw new WalsyncError(`Replication state header is ${json.length} bytes, over the limit`);
+  }
+  const out = new Uint8Array(HEADER_BYTES).fill(SPACE);
   out.set(json);
-  out[json.length] = NEWLINE;
-  out.set(table, json.length + 1);
+  out[HEADER_BYTES - 1] = NEWLINE;
+  return out;
+}
+
+export function encodeState(state: ReplicaState): Uint8Array {
+  const table = state.pages.toBytes();
+  const out = new Uint8Array(HEADER_BYTES + table.length);
+  out.set(encodeHeader(state));
+  out.set(table, HEADER_BYTES);
   return out;
 }
 
@@ -90,17 +116,20 @@ export function decodeState(bytes: Uint8Array, path: string): ReplicaState {
   } catch (error) {
     throw new StateError(`Replication state "${path}" is unreadable`, { cause: error });
   }
-  if (header.format !== STATE_FORMAT) {
+  if (header.format !== STATE_FORMAT && header.format !== LEGACY_STATE_FORMAT) {
     throw new StateError(`Replication state "${path}" has unknown format ${header.format}`);
   }
-  const table = bytes.subarray(newline + 1);
-  if (table.length !== header.commit * 8) {
+  const tableAt = header.format === STATE_FORMAT ? HEADER_BYTES : newline + 1;
+  const table = bytes.subarray(tableAt);
+  if (table.length !== header.commit * ENTRY_BYTES) {
     throw new StateError(`Replication state "${path}" is truncated`);
   }
   const pages = PageChecksums.fromBytes(header.pageSize, table);
   if (pages.value.toString(16) !== header.databaseChecksum) {
     throw new StateError(`Replication state "${path}" fails its checksum`);
   }
+  // A format-2 file holds this table already: later saves may update it in place.
+  if (header.format === STATE_FORMAT) pages.markSaved();
   return {
     txid: header.txid,
     pageSize: header.pageSize,
@@ -111,10 +140,64 @@ export function decodeState(bytes: Uint8Array, path: string): ReplicaState {
   };
 }
 
-/** Writes the state file; it takes the mode of the staging directory's files. */
+/**
+ * Writes the state file (it takes the mode of the staging directory's files): in place when
+ * only some entries changed since the table was loaded or last saved, else whole.
+ */
 export async function saveState(path: string, state: ReplicaState): Promise<void> {
-  const mode = await fileModeIn(path.slice(0, path.lastIndexOf("/")) || "/");
-  await writeFileDurably(path, encodeState(state), { mode });
+  const dirty = state.pages.dirtyPages;
+  if (dirty === null || !(await updateInPlace(path, state, dirty))) {
+    const mode = await fileModeIn(path.slice(0, path.lastIndexOf("/")) || "/");
+    await writeFileDurably(path, encodeState(state), { mode });
+  }
+  state.pages.markSaved();
+}
+
+/**
+ * Cuts or extends the table to the commit size (new entries read as zero, as the table has
+ * them), writes the changed entries, syncs, then writes the header and syncs again. False
+ * when there is no format-2 file to update.
+ */
+async function updateInPlace(
+  path: string,
+  state: ReplicaState,
+  dirty: number[],
+): Promise<boolean> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true, write: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+  try {
+    // Entries past a cut must read as zero even where the table has grown again since.
+    const cutTo = state.pages.cutTo;
+    if (cutTo !== null) await file.truncate(HEADER_BYTES + cutTo * ENTRY_BYTES);
+    await file.truncate(HEADER_BYTES + state.commit * ENTRY_BYTES);
+    const run = new Uint8Array(ENTRY_RUN_BYTES);
+    const view = new DataView(run.buffer);
+    for (let i = 0; i < dirty.length;) {
+      const first = dirty[i];
+      let count = 0;
+      while (
+        i < dirty.length && dirty[i] === first + count && (count + 1) * ENTRY_BYTES <= run.length
+      ) {
+        state.pages.writeEntry(dirty[i], view, count * ENTRY_BYTES);
+        count++;
+        i++;
+      }
+      await file.seek(HEADER_BYTES + (first - 1) * ENTRY_BYTES, Deno.SeekMode.Start);
+      await writeChunk(file, run.subarray(0, count * ENTRY_BYTES));
+    }
+    await file.sync();
+    await file.seek(0, Deno.SeekMode.Start);
+    await writeChunk(file, encodeHeader(state));
+    await file.sync();
+    return true;
+  } finally {
+    file.close();
+  }
 }
 
 /** The saved state, or null if there is none yet. */
