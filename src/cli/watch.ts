@@ -9,7 +9,8 @@ import { effectiveSettings, parseSyncFlags, settingValues } from "../config/effe
 import type { SyncSettings } from "../config/config_schema.ts";
 import { UsageError, WalsyncError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { type DatabaseSettings, Supervisor } from "../replicate/supervisor.ts";
+import type { DatabaseSettings } from "../replicate/database_slot.ts";
+import { Supervisor } from "../replicate/supervisor.ts";
 import { DEFAULT_DISCOVERY_INTERVAL_MS, Discovery } from "../watch/discovery.ts";
 import { absolutePath, type FlagSpec, parseCommandArgs, stringFlag } from "./args.ts";
 import {
@@ -49,6 +50,9 @@ ${REPLICA_FLAGS_HELP}
                           Checkpoint (PASSIVE) once the WAL holds N frames (default 1000)
       --checkpoint-idle D Checkpoint a WAL unchanged for D (default 1m)
       --truncate-pages N  Above N frames also TRUNCATE the WAL file (default 121359)
+      --idle-release D    Let go of a database's files once it is fully shipped and
+                          unchanged for D; a stat per interval then watches it, and it
+                          opens again at its first change (default 30s; 0 = never)
       --max-staging SIZE  Stop capturing while this much waits for upload (default 1GiB);
                           the WAL keeps every frame meanwhile
       --create            Create a database given on the command line that does not exist
@@ -404,6 +408,7 @@ function databaseSettings(settings: SyncSettings): DatabaseSettings {
     checkpointPages: settings.checkpointPages,
     truncatePages: settings.truncatePages,
     idleCheckpointMs: settings.checkpointIdleMs,
+    idleReleaseMs: settings.idleReleaseMs,
   };
 }
 

@@ -17,6 +17,8 @@ export interface SyncSettings {
   checkpointPages: number;
   checkpointIdleMs: number;
   truncatePages: number;
+  /** Release a database fully shipped and unchanged this long (0 = never). */
+  idleReleaseMs: number;
   /** Global only: `[sync] max_staging`, never per database. */
   maxStagingBytes: number;
 }
@@ -31,6 +33,7 @@ export const DEFAULT_SYNC_SETTINGS: SyncSettings = {
   checkpointPages: 1000,
   checkpointIdleMs: 60_000,
   truncatePages: 121_359,
+  idleReleaseMs: 30_000,
   maxStagingBytes: 1024 ** 3,
 };
 
@@ -63,6 +66,7 @@ export const SYNC_TOML_KEYS: Record<keyof SyncSettings, string> = {
   checkpointPages: "checkpoint_pages",
   checkpointIdleMs: "checkpoint_idle",
   truncatePages: "truncate_pages",
+  idleReleaseMs: "idle_release",
   maxStagingBytes: "max_staging",
 };
 
@@ -91,6 +95,7 @@ export const SYNC_VALUE_KINDS: Record<keyof SyncSettings, ValueKind> = {
   checkpointPages: { type: "integer", min: 1 },
   checkpointIdleMs: { type: "duration", minMs: 1 },
   truncatePages: { type: "integer", min: 1 },
+  idleReleaseMs: { type: "duration", minMs: 0 },
   maxStagingBytes: { type: "size", minBytes: 1024 ** 2 },
 };
 

@@ -55,6 +55,7 @@ Deno.test("database entries accept every sync key except max_staging", () => {
     "checkpoint_pages",
     "checkpoint_idle",
     "truncate_pages",
+    "idle_release",
   ]);
 });
 

@@ -18,6 +18,7 @@ export const SYNC_FLAGS: Record<keyof SyncSettings, string> = {
   checkpointPages: "checkpoint-pages",
   checkpointIdleMs: "checkpoint-idle",
   truncatePages: "truncate-pages",
+  idleReleaseMs: "idle-release",
   maxStagingBytes: "max-staging",
 };
 

@@ -215,6 +215,11 @@ export class Replicator {
     return this.#replica.checked;
   }
 
+  /** How long the WAL has not changed (as of the last sync). */
+  get idleForMs(): number {
+    return Date.now() - this.#lastChangeAt;
+  }
+
   /** True when a sync should run soon (the replica needs re-seeding). */
   get needsSync(): boolean {
     return this.#replica.reseed !== null;

@@ -1,48 +1,44 @@
 /**
- * Runs many replicators from one process: polls each database every sync interval (a stat
- * when nothing changed), syncs sooner on file-system hints, applies the checkpoint policy,
- * and uploads staged files with bounded concurrency and backoff, so an object-storage outage
- * delays uploads but never blocks capture or checkpoints.
+ * Runs many databases from one process: polls each one every sync interval (a stat when
+ * nothing changed), syncs sooner on file-system hints, and uploads staged files with bounded
+ * concurrency and backoff, so an object-storage outage delays uploads but never blocks capture
+ * or checkpoints. Each database's life (active, released when idle, reopened when its file is
+ * replaced) is its `DatabaseSlot`; the supervisor schedules them and keeps the number of open
+ * databases within the file-descriptor budget, releasing the longest-idle ones to make room.
  */
-import type { FileIdentity } from "../db/database.ts";
+import { formatChecksum } from "../checksum/database_checksum.ts";
 import { DatabaseError } from "../db/database.ts";
 import { WalsyncError } from "../errors.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import type { ReplicaClient } from "../replica/replica_client.ts";
 import { ChangeWatcher } from "../watch/change_watcher.ts";
-import { DatabaseReplacedError, Replicator, type ReplicatorOptions } from "./replicator.ts";
-import { snapshotDue, type SnapshotPolicy } from "./snapshot_policy.ts";
+import {
+  type DatabaseSettings,
+  DatabaseSlot,
+  type DatabaseStatus,
+  type OpenExtra,
+  type SlotHost,
+} from "./database_slot.ts";
+import { FdBudget, FdBudgetError, isFdExhaustion } from "./fd_budget.ts";
+import { Replicator, type ReplicatorOptions } from "./replicator.ts";
 import {
   type SnapshotAnswer,
   takeSnapshotRequests,
   writeSnapshotAnswer,
 } from "./snapshot_request.ts";
-import { formatChecksum } from "../checksum/database_checksum.ts";
 
 export const DEFAULT_SYNC_INTERVAL_MS = 1000;
 export const DEFAULT_SYNC_CONCURRENCY = 8;
 export const DEFAULT_UPLOAD_CONCURRENCY = 4;
 /** A full snapshot an hour keeps restores short; idle databases are never snapshotted. */
 export const DEFAULT_SNAPSHOT_INTERVAL_MS = 3_600_000;
+/** A database fully shipped and unchanged this long lets go of its files. */
+export const DEFAULT_IDLE_RELEASE_MS = 30_000;
 /** How often the loop wakes when the sync interval is 0 (events drive it otherwise). */
 const MIN_TICK_MS = 50;
 const MAX_UPLOAD_BACKOFF_MS = 60_000;
-/** Opening a database again (its file was replaced or deleted) backs off up to this. */
-const MAX_REOPEN_BACKOFF_MS = 30_000;
-/** A problem that lasts is logged again this often (and whenever it changes). */
-const REPEAT_PROBLEM_LOG_MS = 5 * 60_000;
 /** How often a waiter looks whether a running upload has finished. */
 const UPLOAD_POLL_MS = 10;
-
-/** Settings one database may override (walsync.toml `[[databases]]`). */
-export interface DatabaseSettings extends SnapshotPolicy {
-  syncIntervalMs: number;
-  /** Take a full snapshot when the database is added (i.e. at start-up). */
-  onStartup: boolean;
-  checkpointPages?: number;
-  truncatePages?: number;
-  idleCheckpointMs?: number;
-}
 
 export interface SupervisorOptions {
   client: ReplicaClient;
@@ -56,72 +52,33 @@ export interface SupervisorOptions {
   defaults?: Partial<DatabaseSettings>;
   /** Watch `-wal` files of databases synced "as soon as seen" (interval 0; default true). */
   watch?: boolean;
+  /** How many databases may be open at once (default: from this process's fd limit). */
+  fdBudget?: FdBudget;
 }
 
 /** Two paths (symlinks, hard links) name one database file: it is replicated once. */
 export class DuplicateDatabaseError extends WalsyncError {}
-
-/** What status and health show for one database. */
-export interface DatabaseStatus {
-  path: string;
-  name: string;
-  txid: number;
-  uploadedTxid: number;
-  /** "active", or "reopening" while its file is replaced or gone and walsync waits. */
-  state: "active" | "reopening";
-  lastError: string | null;
-  /** A lasting abnormal condition (e.g. an unreadable WAL), else null. */
-  problem: string | null;
-}
-
-interface Entry {
-  /** The path as given (absolute; may be a symlink). */
-  path: string;
-  name: string;
-  /** Null while the database is let go (its file was replaced or deleted) until reopened. */
-  replicator: Replicator | null;
-  /** The file the replicator holds, to refuse a second path to the same database. */
-  identity: FileIdentity;
-  /** TXIDs as last known, while `replicator` is null. */
-  lastTxid: number;
-  lastUploadedTxid: number;
-  /** Why the replicator was let go, while it is null. */
-  reopenReason: string | null;
-  /** The replica's last TXID known to this process, for the reopened replicator. */
-  replicaTxid: number | undefined;
-  nextOpenAt: number;
-  openFailures: number;
-  /** The last problem logged and when, so a lasting one is not logged every round. */
-  logged: { message: string; atMs: number } | null;
-  settings: DatabaseSettings;
-  /** `onStartup`: a snapshot is owed before anything else. */
-  startupSnapshot: boolean;
-  movingPin: boolean;
-  /** Set by `remove`: no new work starts on it. */
-  removed: boolean;
-  /** Serializes sync/checkpoint/close on one database. */
-  busy: Promise<unknown>;
-  dirty: boolean;
-  nextSyncAt: number;
-  uploading: boolean;
-  uploadFailures: number;
-  nextUploadAt: number;
-  lastError: string | null;
-}
 
 export class Supervisor {
   readonly client: ReplicaClient;
   readonly syncIntervalMs: number;
   #log: Logger;
   #options: SupervisorOptions;
-  #entries = new Map<string, Entry>();
+  #slots = new Map<string, DatabaseSlot>();
+  /** Real database path → slot, for file-system hints. */
+  #byRealPath = new Map<string, DatabaseSlot>();
   #watcher: ChangeWatcher | null;
   #wake: (() => void) | null = null;
   #stopping = false;
   #syncSlots: number;
   #uploadSlots: number;
+  #budget: FdBudget;
+  /** Replicators being opened right now (they count against the budget). */
+  #opening = 0;
+  #budgetWarned = false;
   /** False after an upload failed, until one succeeds: new databases then skip the listing. */
   #replicaReachable = true;
+  #host: SlotHost;
 
   constructor(options: SupervisorOptions) {
     this.client = options.client;
@@ -130,27 +87,38 @@ export class Supervisor {
     this.#options = options;
     this.#syncSlots = options.syncConcurrency ?? DEFAULT_SYNC_CONCURRENCY;
     this.#uploadSlots = options.uploadConcurrency ?? DEFAULT_UPLOAD_CONCURRENCY;
+    this.#budget = options.fdBudget ?? FdBudget.forProcess();
     this.#watcher = options.watch === false
       ? null
       : new ChangeWatcher((path) => this.notify(path), this.#log);
+    const supervisor = this;
+    this.#host = {
+      log: this.#log,
+      open: (slot, extra) => this.#openFor(slot, extra),
+      closed: () => {},
+      get replicaReachable() {
+        return supervisor.#replicaReachable;
+      },
+    };
   }
 
   /**
-   * Starts replicating the database at `path` (absolute) under `name`, with `settings`
-   * overriding the supervisor's defaults for this database.
+   * Starts replicating the database at `path` (absolute) under `name`, with `overrides` of the
+   * supervisor's defaults for this database. Returns null when no file descriptor is free for
+   * it now: it is then opened as soon as another database goes idle.
    */
   async add(
     path: string,
     name: string,
     overrides: Partial<DatabaseSettings> = {},
-  ): Promise<Replicator> {
-    if (this.#entries.has(path)) {
+  ): Promise<Replicator | null> {
+    if (this.#slots.has(path)) {
       throw new WalsyncError(`Database "${path}" is already being replicated`);
     }
-    for (const entry of this.#entries.values()) {
-      if (entry.name === name) {
+    for (const slot of this.#slots.values()) {
+      if (slot.name === name) {
         throw new WalsyncError(
-          `Replica name "${name}" is used by both "${entry.path}" and "${path}"`,
+          `Replica name "${name}" is used by both "${slot.path}" and "${path}"`,
         );
       }
     }
@@ -161,38 +129,27 @@ export class Supervisor {
       maxIntervalMs: 0,
       onIdleMs: 0,
       onStartup: false,
+      idleReleaseMs: DEFAULT_IDLE_RELEASE_MS,
       ...withoutUndefined(this.#options.defaults ?? {}),
       ...withoutUndefined(overrides),
     };
-    const replicator = await this.#open(path, name, settings, {
-      deferReplicaCheck: !this.#replicaReachable,
-    });
-    const entry: Entry = {
-      path,
-      name,
-      replicator,
-      identity: replicator.identity,
-      lastTxid: replicator.txid,
-      lastUploadedTxid: replicator.uploadedTxid,
-      reopenReason: null,
-      replicaTxid: undefined,
-      nextOpenAt: 0,
-      openFailures: 0,
-      logged: null,
-      settings,
-      // A snapshot taken while opening (first sync, discontinuity) already serves.
-      startupSnapshot: settings.onStartup && replicator.snapshotHistory.txid !== replicator.txid,
-      movingPin: false,
-      removed: false,
-      busy: Promise.resolve(),
-      dirty: true,
-      nextSyncAt: 0,
-      uploading: false,
-      uploadFailures: 0,
-      nextUploadAt: 0,
-      lastError: null,
-    };
-    this.#entries.set(path, entry);
+    const slot = new DatabaseSlot(this.#host, path, name, settings);
+    let replicator: Replicator;
+    try {
+      replicator = await this.#openFor(slot, { deferReplicaCheck: !this.#replicaReachable });
+    } catch (error) {
+      if (!(error instanceof FdBudgetError)) throw error;
+      slot.waitForRoom(error);
+      this.#slots.set(path, slot);
+      this.#log.info("waiting for a free file descriptor", { db: name, path });
+      return null;
+    }
+    slot.attach(replicator);
+    // A snapshot taken while opening (first sync, discontinuity) already serves.
+    slot.startupSnapshot = settings.onStartup &&
+      replicator.snapshotHistory.txid !== replicator.txid;
+    this.#slots.set(path, slot);
+    this.#byRealPath.set(replicator.path, slot);
     // Events only matter to "ship as soon as seen" (interval 0): with an interval, every
     // database is looked at (one stat) each interval anyway, and a writer committing flat out
     // raises an event per write, which cost 0.7 of a core in measurements.
@@ -208,49 +165,107 @@ export class Supervisor {
   }
 
   /**
-   * Opens the database at `path` (symlinks resolved: SQLite keeps the WAL beside the real
-   * file), refusing a file another entry already replicates under another path.
+   * Opens a replicator for `slot`: symlinks resolved (SQLite keeps the WAL beside the real
+   * file), a file another slot holds under another path refused, room made under the budget.
    */
-  async #open(
-    path: string,
-    name: string,
-    settings: DatabaseSettings,
-    extra: Pick<ReplicatorOptions, "deferReplicaCheck" | "replicaTxid" | "reopenedBecause">,
-    self?: Entry,
-  ): Promise<Replicator> {
+  async #openFor(slot: DatabaseSlot, extra: OpenExtra): Promise<Replicator> {
     let realPath: string;
     try {
-      realPath = await Deno.realPath(path);
+      realPath = await Deno.realPath(slot.path);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) {
-        throw new DatabaseError(`Database "${path}" does not exist`, { cause: error });
+        throw new DatabaseError(`Database "${slot.path}" does not exist`, { cause: error });
       }
       throw error;
     }
-    this.#refuseDuplicate(path, realPath, self);
-    return await Replicator.open(realPath, {
-      ...this.#options.replicator,
-      ...withoutUndefined({
-        checkpointPages: settings.checkpointPages,
-        truncatePages: settings.truncatePages,
-        idleCheckpointMs: settings.idleCheckpointMs,
-      }),
-      ...extra,
-      watchedPath: path,
-      name,
-      client: this.client,
-      logger: this.#log,
-    });
+    this.#refuseDuplicate(slot.path, realPath, slot);
+    await this.#makeRoom(slot);
+    this.#opening++;
+    try {
+      const replicator = await Replicator.open(realPath, {
+        ...this.#options.replicator,
+        ...withoutUndefined({
+          checkpointPages: slot.settings.checkpointPages,
+          truncatePages: slot.settings.truncatePages,
+          idleCheckpointMs: slot.settings.idleCheckpointMs,
+        }),
+        ...extra,
+        watchedPath: slot.path,
+        name: slot.name,
+        client: this.client,
+        logger: this.#log,
+      });
+      if (realPath !== slot.realPath) this.#byRealPath.delete(slot.realPath);
+      this.#byRealPath.set(realPath, slot);
+      return replicator;
+    } catch (error) {
+      if (isFdExhaustion(error)) {
+        // The budget was too generous for this process: plan for no more than are open.
+        this.#budget.shrinkTo(this.#openCount);
+        this.#warnBudget();
+      }
+      throw error;
+    } finally {
+      this.#opening--;
+    }
   }
 
-  /** Throws when another entry holds the file `realPath` names (one database, two paths). */
-  #refuseDuplicate(path: string, realPath: string, self?: Entry): void {
+  /** Databases holding files open now, or being opened. */
+  get #openCount(): number {
+    let open = this.#opening;
+    for (const slot of this.#slots.values()) if (slot.replicator) open++;
+    return open;
+  }
+
+  /**
+   * Makes room for one more open database under the budget, releasing the longest-idle fully
+   * shipped ones; throws `FdBudgetError` when none can go now.
+   */
+  async #makeRoom(requester: DatabaseSlot): Promise<void> {
+    while (this.#openCount + 1 > this.#budget.maxOpen) {
+      const candidates = [...this.#slots.values()]
+        .filter((s) => s !== requester && s.releasable())
+        .sort((a, b) => a.lastChangeAtMs - b.lastChangeAtMs);
+      const candidate = candidates[0];
+      if (!candidate) {
+        this.#warnBudget();
+        throw new FdBudgetError(
+          `No file descriptor is free for "${requester.path}": ${this.#openCount} databases are open and the limit${
+            this.#budget.limit === null ? "" : ` (ulimit -n ${this.#budget.limit})`
+          } allows ${this.#budget.maxOpen}; it opens as soon as another goes idle`,
+        );
+      }
+      const run = candidate.busy.then(() => candidate.release("fds"));
+      candidate.busy = run.catch(() => {});
+      await run;
+    }
+  }
+
+  /** Says once that the databases do not all fit, and what limit would let them. */
+  #warnBudget(): void {
+    if (this.#budgetWarned) return;
+    this.#budgetWarned = true;
+    const count = this.#slots.size + 1;
+    this.#log.warn(
+      "the file-descriptor limit does not let every database stay open: idle ones are released and opened in turn",
+      {
+        limit: this.#budget.limit,
+        openAtOnce: this.#budget.maxOpen,
+        databases: count,
+        limitForAll: this.#budget.limitFor(count, 0),
+      },
+    );
+  }
+
+  /** Throws when another slot holds the file `realPath` names (one database, two paths). */
+  #refuseDuplicate(path: string, realPath: string, self: DatabaseSlot): void {
     const info = Deno.statSync(realPath);
-    for (const entry of this.#entries.values()) {
-      if (entry === self || info.ino === null) continue;
-      if (entry.identity.ino === info.ino && entry.identity.dev === info.dev) {
+    if (info.ino === null) return;
+    for (const slot of this.#slots.values()) {
+      if (slot === self) continue;
+      if (slot.identity.ino === info.ino && slot.identity.dev === info.dev) {
         throw new DuplicateDatabaseError(
-          `"${path}" and "${entry.path}" are the same database file ("${realPath}"); walsync replicates it once, as "${entry.name}"`,
+          `"${path}" and "${slot.path}" are the same database file ("${realPath}"); walsync replicates it once, as "${slot.name}"`,
         );
       }
     }
@@ -261,52 +276,39 @@ export class Supervisor {
    * sync and upload, then releases the database.
    */
   async remove(path: string): Promise<void> {
-    const entry = this.#entries.get(path);
-    if (!entry) return;
-    this.#entries.delete(path);
-    this.#watcher?.remove(path);
-    entry.removed = true;
-    await this.#idle(entry);
-    try {
-      await entry.replicator?.close({ upload: true });
-    } catch (error) {
-      this.#log.error("final sync or upload failed; staged files stay for the next start", {
-        db: entry.name,
-        error,
-      });
-    }
-    this.#log.info("stopped replicating", { db: entry.name, path });
+    const slot = this.#slots.get(path);
+    if (!slot) return;
+    this.#slots.delete(path);
+    this.#byRealPath.delete(slot.realPath);
+    this.#watcher?.remove(slot.realPath);
+    slot.removed = true;
+    await this.#idle(slot);
+    await slot.close({ upload: true });
+    this.#log.info("stopped replicating", { db: slot.name, path });
   }
 
-  /** A hint that `path` changed: sync it as soon as the interval allows. */
+  /** A hint that the database at real path `path` changed: look at it soon. */
   notify(path: string): void {
-    const entry = this.#entries.get(path);
-    if (!entry) return;
-    entry.dirty = true;
-    if (entry.replicator?.pinMayBeIdle && !entry.movingPin) {
+    const slot = this.#byRealPath.get(path);
+    if (!slot) return;
+    slot.dirty = true;
+    const replicator = slot.replicator;
+    if (replicator?.pinMayBeIdle && !slot.movingPin) {
       // Right after walsync's checkpoint the pin may block every application checkpoint
       // (read slot 0): move it at once rather than at the next sync.
-      entry.movingPin = true;
-      const run = entry.busy.then(() => entry.replicator?.movePin()).catch((error) => {
-        this.#log.warn("could not move the read pin", { db: entry.name, error });
+      slot.movingPin = true;
+      const run = slot.busy.then(() => slot.replicator?.movePin()).catch((error) => {
+        this.#log.warn("could not move the read pin", { db: slot.name, error });
       }).finally(() => {
-        entry.movingPin = false;
+        slot.movingPin = false;
       });
-      entry.busy = run;
+      slot.busy = run;
     }
     this.#wake?.();
   }
 
   get databases(): DatabaseStatus[] {
-    return [...this.#entries.values()].map((e) => ({
-      path: e.path,
-      name: e.name,
-      txid: e.replicator?.txid ?? e.lastTxid,
-      uploadedTxid: e.replicator?.uploadedTxid ?? e.lastUploadedTxid,
-      state: e.replicator ? "active" : "reopening",
-      lastError: e.lastError,
-      problem: e.replicator?.problem ?? e.reopenReason,
-    }));
+    return [...this.#slots.values()].map((slot) => slot.status());
   }
 
   /**
@@ -320,17 +322,17 @@ export class Supervisor {
     } catch {
       return null;
     }
-    if (info.ino === null) return this.#entries.get(path)?.name ?? null;
-    for (const entry of this.#entries.values()) {
-      if (entry.identity.ino === info.ino && entry.identity.dev === info.dev) return entry.name;
+    if (info.ino === null) return this.#slots.get(path)?.name ?? null;
+    for (const slot of this.#slots.values()) {
+      if (slot.identity.ino === info.ino && slot.identity.dev === info.dev) return slot.name;
     }
     return null;
   }
 
   /** Syncs and uploads everything once (used by `--once`, tests and shutdown). */
   async syncAll(options: { force?: boolean } = {}): Promise<void> {
-    await this.#forEach(this.#syncSlots, (entry) => this.#syncEntry(entry, options.force ?? true));
-    await this.#forEach(this.#uploadSlots, (entry) => this.#uploadEntry(entry, true));
+    await this.#forEach(this.#syncSlots, (slot) => this.#step(slot, options.force ?? true));
+    await this.#forEach(this.#uploadSlots, (slot) => this.#upload(slot, true));
   }
 
   /** Runs until `signal` aborts, then does a final sync and upload and closes everything. */
@@ -339,23 +341,21 @@ export class Supervisor {
     while (!signal.aborted) {
       const now = Date.now();
       const due = new Set(
-        [...this.#entries.values()].filter((e) =>
-          now >= e.nextSyncAt &&
-          (e.dirty || e.settings.syncIntervalMs > 0 || now - e.nextSyncAt >= 1000)
+        [...this.#slots.values()].filter((slot) =>
+          now >= slot.dueAtMs &&
+          (slot.dirty || slot.settings.syncIntervalMs > 0 || now - slot.dueAtMs >= 1000)
         ),
       );
-      await this.#forEach(this.#syncSlots, async (entry) => {
-        if (due.has(entry)) await this.#syncEntry(entry, false);
+      await this.#forEach(this.#syncSlots, async (slot) => {
+        if (due.has(slot)) await this.#step(slot, false);
       });
       let nextAt = Date.now() + tickMs;
-      for (const entry of this.#entries.values()) {
+      for (const slot of this.#slots.values()) {
         // Only databases with staged files cost an upload attempt (idle ones cost nothing).
-        if (
-          entry.replicator?.hasPending && !entry.uploading && Date.now() >= entry.nextUploadAt
-        ) {
-          void this.#uploadEntry(entry, false);
+        if (slot.replicator?.hasPending && !slot.uploading && Date.now() >= slot.nextUploadAt) {
+          void this.#upload(slot, false);
         }
-        nextAt = Math.min(nextAt, entry.nextSyncAt);
+        nextAt = Math.min(nextAt, slot.dueAtMs);
       }
       // Sleep until the next database is due, so an early wake-up never costs a whole tick.
       const sleepMs = Math.max(MIN_TICK_MS, nextAt - Date.now());
@@ -376,139 +376,31 @@ export class Supervisor {
   }
 
   /**
-   * Final sync and upload of every database, then releases them. `upload: false` stops
+   * Final sync and upload of every open database, then releases them. `upload: false` stops
    * without writing to the replica (after losing the single-writer lease).
    */
   async stop(options: { upload?: boolean } = {}): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
     await this.#watcher?.close();
-    await this.#forEach(this.#syncSlots, async (entry) => {
-      await this.#idle(entry);
-      try {
-        await entry.replicator?.close({ upload: options.upload });
-      } catch (error) {
-        this.#log.error("final sync or upload failed; staged files stay for the next start", {
-          db: entry.name,
-          error,
-        });
-      }
+    await this.#forEach(this.#syncSlots, async (slot) => {
+      await this.#idle(slot);
+      await slot.close({ upload: options.upload });
     });
-    this.#entries.clear();
+    this.#slots.clear();
+    this.#byRealPath.clear();
   }
 
-  /** Waits until nothing runs on `entry`: its queue and any upload. */
-  async #idle(entry: Entry): Promise<void> {
-    await entry.busy;
-    while (entry.uploading) await sleep(UPLOAD_POLL_MS);
+  /** Waits until nothing runs on `slot`: its queue and any upload. */
+  async #idle(slot: DatabaseSlot): Promise<void> {
+    await slot.busy;
+    while (slot.uploading) await sleep(UPLOAD_POLL_MS);
   }
 
-  async #syncEntry(entry: Entry, force: boolean): Promise<void> {
-    const run = entry.busy.then(async () => {
-      if (entry.removed) return;
-      entry.dirty = false;
-      entry.nextSyncAt = Date.now() + entry.settings.syncIntervalMs;
-      if (!entry.replicator) {
-        if (force || Date.now() >= entry.nextOpenAt) await this.#reopen(entry);
-        if (!entry.replicator) return;
-      }
-      const replicator = entry.replicator;
-      try {
-        const result = await replicator.sync({ force });
-        if (result.txid !== null) entry.nextUploadAt = 0;
-        await replicator.maybeCheckpoint();
-        await this.#maybeSnapshot(entry);
-        entry.lastError = null;
-        this.#logProblem(entry, replicator.problem, "warn");
-      } catch (error) {
-        if (error instanceof DatabaseReplacedError) {
-          await this.#letGo(entry, error);
-          return;
-        }
-        entry.lastError = (error as Error).message;
-        this.#logProblem(entry, `sync failed: ${entry.lastError}`, "error", error);
-      }
-    });
-    entry.busy = run;
+  async #step(slot: DatabaseSlot, force: boolean): Promise<void> {
+    const run = slot.busy.then(() => slot.step(force));
+    slot.busy = run;
     await run;
-  }
-
-  /**
-   * The database's path names another file now (or none): release the old file, keeping what
-   * it staged for the new replicator to upload, and open the new one (which snapshots it).
-   */
-  async #letGo(entry: Entry, error: DatabaseReplacedError): Promise<void> {
-    const previous = entry.replicator!;
-    while (entry.uploading) await sleep(UPLOAD_POLL_MS);
-    entry.lastTxid = previous.txid;
-    entry.lastUploadedTxid = previous.uploadedTxid;
-    entry.replicaTxid = previous.replicaChecked ? previous.uploadedTxid : undefined;
-    this.#watcher?.remove(previous.path);
-    await previous.close({ sync: false, upload: false }).catch(() => {});
-    entry.replicator = null;
-    entry.reopenReason = error.change === "deleted"
-      ? "the database file was deleted; waiting for a database at its path"
-      : "the database file was replaced by another file";
-    entry.nextOpenAt = 0;
-    entry.openFailures = 0;
-    this.#log.warn(
-      error.change === "deleted"
-        ? "database file was deleted; walsync let go of it and replicates whatever database appears at its path next"
-        : "database file was replaced by another file; walsync let go of the old one and snapshots the new one",
-      { db: entry.name, path: entry.path, txid: entry.lastTxid },
-    );
-    await this.#reopen(entry);
-  }
-
-  /** Tries to open a let-go database's path again; backs off while that fails. */
-  async #reopen(entry: Entry): Promise<void> {
-    try {
-      const replicator = await this.#open(entry.path, entry.name, entry.settings, {
-        replicaTxid: entry.replicaTxid,
-        deferReplicaCheck: entry.replicaTxid === undefined && !this.#replicaReachable,
-        reopenedBecause: entry.reopenReason ?? undefined,
-      }, entry);
-      entry.replicator = replicator;
-      entry.identity = replicator.identity;
-      entry.reopenReason = null;
-      entry.openFailures = 0;
-      entry.lastError = null;
-      entry.logged = null;
-      entry.nextUploadAt = 0;
-      if (entry.settings.syncIntervalMs === 0) this.#watcher?.add(replicator.path);
-      this.#log.info("replicating", { db: entry.name, path: entry.path, txid: replicator.txid });
-    } catch (error) {
-      entry.openFailures++;
-      entry.nextOpenAt = Date.now() +
-        Math.min(MAX_REOPEN_BACKOFF_MS, 1000 * 2 ** (entry.openFailures - 1));
-      entry.lastError = (error as Error).message;
-      this.#logProblem(entry, `cannot open the database: ${entry.lastError}`, "error", error);
-    }
-  }
-
-  /**
-   * Logs a database's problem when it appears or changes, and again every few minutes while
-   * it lasts; a cleared problem is logged once as resolved.
-   */
-  #logProblem(
-    entry: Entry,
-    problem: string | null,
-    level: "warn" | "error",
-    error?: unknown,
-  ): void {
-    const now = Date.now();
-    if (problem === null) {
-      if (entry.logged) this.#log.info("replicating normally again", { db: entry.name });
-      entry.logged = null;
-      return;
-    }
-    if (
-      entry.logged?.message === problem && now - entry.logged.atMs < REPEAT_PROBLEM_LOG_MS
-    ) {
-      return;
-    }
-    entry.logged = { message: problem, atMs: now };
-    this.#log[level](problem, { db: entry.name, path: entry.path, ...(error ? { error } : {}) });
   }
 
   /**
@@ -517,112 +409,98 @@ export class Supervisor {
    * database's queue. Only called on demand, so it costs nothing otherwise.
    */
   async serveSnapshotRequests(): Promise<void> {
-    for (const entry of this.#entries.values()) {
-      const stagingDir = entry.replicator?.stagingDir;
-      if (stagingDir === undefined) continue;
+    for (const slot of this.#slots.values()) {
+      const stagingDir = slot.stagingDir;
+      if (stagingDir === null) continue;
       let requests;
       try {
         requests = await takeSnapshotRequests(stagingDir);
       } catch (error) {
-        this.#log.warn("could not read snapshot requests", { db: entry.name, error });
+        this.#log.warn("could not read snapshot requests", { db: slot.name, error });
         continue;
       }
       for (const request of requests) {
-        const run = entry.busy.then(async () => {
+        const run = slot.busy.then(async () => {
           let answer: SnapshotAnswer;
           try {
-            answer = await this.#requestedSnapshot(entry, request.replica);
+            answer = await this.#requestedSnapshot(slot, request.replica);
           } catch (error) {
             answer = { ok: false, error: (error as Error).message };
           }
-          this.#log.info("snapshot requested by walsync snapshot", { db: entry.name, ...answer });
+          this.#log.info("snapshot requested by walsync snapshot", { db: slot.name, ...answer });
           await writeSnapshotAnswer(stagingDir, request.id, answer);
         }).catch((error) => {
-          this.#log.error("could not answer a snapshot request", { db: entry.name, error });
+          this.#log.error("could not answer a snapshot request", { db: slot.name, error });
         });
-        entry.busy = run;
+        slot.busy = run;
       }
     }
   }
 
-  async #requestedSnapshot(entry: Entry, replica: string): Promise<SnapshotAnswer> {
+  async #requestedSnapshot(slot: DatabaseSlot, replica: string): Promise<SnapshotAnswer> {
     if (replica !== this.client.location) {
       throw new WalsyncError(
-        `This walsync replicates "${entry.name}" to ${this.client.location}, not to ${replica}`,
+        `This walsync replicates "${slot.name}" to ${this.client.location}, not to ${replica}`,
       );
     }
-    const { replicator } = entry;
+    if (!slot.replicator) await slot.step(true); // released: open it for the snapshot
+    const replicator = slot.replicator;
     if (!replicator) {
-      throw new WalsyncError(`"${entry.name}" is not replicated now: ${entry.reopenReason}`);
+      throw new WalsyncError(`"${slot.name}" is not replicated now: ${slot.status().problem}`);
     }
     const { txid } = await replicator.snapshot("requested by walsync snapshot");
     const checksum = formatChecksum(replicator.databaseChecksum);
-    while (entry.uploading) await sleep(UPLOAD_POLL_MS);
-    await this.#uploadEntry(entry, true);
+    while (slot.uploading) await sleep(UPLOAD_POLL_MS);
+    await this.#upload(slot, true);
     if (txid === null || replicator.uploadedTxid < txid) {
-      throw new WalsyncError(`The snapshot of "${entry.name}" was staged but not uploaded yet`);
+      throw new WalsyncError(`The snapshot of "${slot.name}" was staged but not uploaded yet`);
     }
     return { ok: true, txid, checksum, replica: this.client.location };
   }
 
-  /** The snapshot policy: on start-up if asked, then whenever a trigger fires. */
-  async #maybeSnapshot(entry: Entry): Promise<void> {
-    const { replicator } = entry;
-    if (!replicator || replicator.stagingFull) return;
-    const reason = entry.startupSnapshot ? "on_startup" : snapshotDue(
-      entry.settings,
-      replicator.snapshotHistory,
-      { txid: replicator.txid, nowMs: Date.now() },
-    );
-    if (reason === null) return;
-    entry.startupSnapshot = false;
-    await replicator.snapshot(reason);
-    entry.nextUploadAt = 0;
-  }
-
-  async #uploadEntry(entry: Entry, final: boolean): Promise<void> {
-    const replicator = entry.replicator;
-    if (!replicator || entry.removed || entry.uploading || (this.#uploadSlots <= 0 && !final)) {
+  async #upload(slot: DatabaseSlot, final: boolean): Promise<void> {
+    const replicator = slot.replicator;
+    if (!replicator || slot.removed || slot.uploading || (this.#uploadSlots <= 0 && !final)) {
       return;
     }
-    entry.uploading = true;
+    slot.uploading = true;
     this.#uploadSlots--;
     try {
       await replicator.upload();
-      entry.uploadFailures = 0;
-      entry.nextUploadAt = Date.now() + entry.settings.syncIntervalMs;
+      slot.uploadFailures = 0;
+      slot.nextUploadAt = Date.now() + slot.settings.syncIntervalMs;
       this.#replicaReachable = true;
       if (replicator.needsSync) {
         // The replica must be re-seeded first: that happens in the database's sync.
-        entry.dirty = true;
-        entry.nextSyncAt = 0;
+        slot.dirty = true;
+        slot.nextSyncAt = 0;
         this.#wake?.();
       }
     } catch (error) {
-      entry.uploadFailures++;
+      slot.uploadFailures++;
       this.#replicaReachable = false;
-      const backoff = Math.min(MAX_UPLOAD_BACKOFF_MS, 1000 * 2 ** (entry.uploadFailures - 1));
-      entry.nextUploadAt = Date.now() + backoff * (0.5 + Math.random() / 2);
-      entry.lastError = (error as Error).message;
+      const backoff = Math.min(MAX_UPLOAD_BACKOFF_MS, 1000 * 2 ** (slot.uploadFailures - 1));
+      slot.nextUploadAt = Date.now() + backoff * (0.5 + Math.random() / 2);
+      slot.lastError = (error as Error).message;
       this.#log.warn("upload failed; staged files are kept and retried", {
-        db: entry.name,
+        db: slot.name,
         error,
-        retryInMs: Math.round(entry.nextUploadAt - Date.now()),
+        retryInMs: Math.round(slot.nextUploadAt - Date.now()),
       });
       if (final) throw error;
     } finally {
       this.#uploadSlots++;
-      entry.uploading = false;
+      slot.uploading = false;
     }
   }
 
-  async #forEach(limit: number, fn: (entry: Entry) => Promise<void>): Promise<void> {
-    const entries = [...this.#entries.values()];
+  async #forEach(limit: number, fn: (slot: DatabaseSlot) => Promise<void>): Promise<void> {
+    const slots = [...this.#slots.values()];
     let next = 0;
     const workers = Array.from(
-      { length: Math.max(1, Math.min(limit, entries.length)) },
+      { length: Math.max(1, Math.min(limit, slots.length)) },
       async () => {
-        while (next < entries.length) await fn(entries[next++]);
+        while (next < slots.length) await fn(slots[next++]);
       },
     );
     await Promise.all(workers);
