@@ -76,7 +76,9 @@ export async function snapshotCommand(args: string[]): Promise<number> {
   const json = parsed.values.json === true;
   let replicator: Replicator;
   try {
-    replicator = await Replicator.open(path, { name, client, logger });
+    // The real file, as watch opens it: its staging folder (and lock) is beside that one.
+    const realPath = await Deno.realPath(path).catch(() => path);
+    replicator = await Replicator.open(realPath, { name, client, logger, watchedPath: path });
   } catch (error) {
     if (!(error instanceof StagingLockedError)) throw error;
     // A running `walsync watch` holds the database: ask it to take the snapshot.

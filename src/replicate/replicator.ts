@@ -159,6 +159,7 @@ export class Replicator {
       const result = await reconcile(ctx, options);
       replicator.#replica.checked = result.replicaChecked;
       replicator.#replica.uploadedTxid = result.uploadedTxid;
+      db.closeWal();
     } catch (error) {
       replicator.#release();
       throw error;
@@ -282,6 +283,8 @@ export class Replicator {
       this.#lastFingerprint = null;
       await reloadState(this.#ctx);
       throw error;
+    } finally {
+      this.#ctx.db.closeWal();
     }
   }
 
@@ -312,7 +315,11 @@ export class Replicator {
   /** Stages a full copy of the database as the next TXID (see `snapshot.ts`). */
   async snapshot(reason: string, options: TakeSnapshotOptions = {}): Promise<SyncResult> {
     this.#assertOpen();
-    return await takeSnapshot(this.#ctx, reason, options);
+    try {
+      return await takeSnapshot(this.#ctx, reason, options);
+    } finally {
+      this.#ctx.db.closeWal();
+    }
   }
 
   /**

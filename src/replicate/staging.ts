@@ -15,6 +15,7 @@ import {
   writeFileDurably,
 } from "../durable.ts";
 import { WalsyncError } from "../errors.ts";
+import { processStartTicks, sameProcessAlive } from "../process_alive.ts";
 import { formatTxid } from "../ltx/ltx_header.ts";
 import type { LtxFileKey } from "../replica/replica_client.ts";
 
@@ -56,8 +57,10 @@ export class StagingLockedError extends WalsyncError {
 /** What the lock holder writes into the lock file: who it is and what it answers. */
 export interface LockOwner {
   pid: number;
-  /** The holder serves `snapshot-request.json` files when sent SIGUSR1. */
+  /** The holder serves `snapshot-request.json` files when sent SIGUSR1 (a `watch`). */
   snapshotRequests: boolean;
+  /** When the holder started (Linux clock ticks), so a reused pid is not taken for it. */
+  startTicks?: number | null;
 }
 
 /** The lock file's owner record, or null if there is none (or it is unreadable). */
@@ -65,9 +68,43 @@ export async function readLockOwner(dir: string): Promise<LockOwner | null> {
   try {
     const owner = JSON.parse(await Deno.readTextFile(`${dir}/lock`));
     if (Number.isSafeInteger(owner?.pid) && owner.pid > 0) {
-      return { pid: owner.pid, snapshotRequests: owner.snapshotRequests === true };
+      return {
+        pid: owner.pid,
+        snapshotRequests: owner.snapshotRequests === true,
+        startTicks: Number.isSafeInteger(owner.startTicks) ? owner.startTicks : null,
+      };
     }
   } catch { /* no owner record */ }
+  return null;
+}
+
+/**
+ * The `walsync` process that replicates the database whose staging directory is `dir`, or
+ * null: one holding the lock, or a running `watch` that let go of the database while it was
+ * idle (its owner record stays, and it takes the lock again at the database's next change).
+ */
+export async function daemonOwner(dir: string): Promise<LockOwner | null> {
+  let lock: Deno.FsFile;
+  try {
+    lock = await Deno.open(`${dir}/lock`, { read: true });
+  } catch {
+    return null;
+  }
+  let held: boolean;
+  try {
+    held = !(await lock.tryLock(true));
+    if (!held) await lock.unlock();
+  } finally {
+    lock.close();
+  }
+  const owner = await readLockOwner(dir);
+  if (held) return owner ?? { pid: 0, snapshotRequests: false };
+  if (
+    owner && owner.pid !== Deno.pid && owner.snapshotRequests &&
+    sameProcessAlive(owner.pid, owner.startTicks)
+  ) {
+    return owner;
+  }
   return null;
 }
 
@@ -131,9 +168,22 @@ export class Staging {
         throw error;
       }
     }
+    // A running watch that let go of this database while idle still replicates it.
+    const previous = await readLockOwner(dir);
+    if (
+      previous && previous.pid !== Deno.pid && previous.snapshotRequests &&
+      sameProcessAlive(previous.pid, previous.startTicks)
+    ) {
+      lock.close();
+      throw new StagingLockedError(
+        `Another walsync process (pid ${previous.pid}) is replicating "${dbPath}" (it holds the database while it changes, "${dir}/lock"); stop it first`,
+        dir,
+      );
+    }
     const owner: LockOwner = {
       pid: Deno.pid,
       snapshotRequests: options.servesSnapshotRequests === true,
+      startTicks: processStartTicks(Deno.pid),
     };
     await lock.truncate(0);
     await lock.write(new TextEncoder().encode(JSON.stringify(owner)));

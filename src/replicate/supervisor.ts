@@ -91,13 +91,13 @@ export class Supervisor {
     this.#watcher = options.watch === false
       ? null
       : new ChangeWatcher((path) => this.notify(path), this.#log);
-    const supervisor = this;
+    const reachable = () => this.#replicaReachable;
     this.#host = {
       log: this.#log,
       open: (slot, extra) => this.#openFor(slot, extra),
       closed: () => {},
       get replicaReachable() {
-        return supervisor.#replicaReachable;
+        return reachable();
       },
     };
   }

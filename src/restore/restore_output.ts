@@ -9,7 +9,7 @@
  */
 import { syncDirectory } from "../durable.ts";
 import { type Logger, silentLogger } from "../log.ts";
-import { defaultStagingDir, readLockOwner } from "../replicate/staging.ts";
+import { daemonOwner, defaultStagingDir } from "../replicate/staging.ts";
 import { OutputPathError, RestoreError } from "./restore_error.ts";
 
 export const TEMP_SUFFIX = ".walsync-tmp";
@@ -246,24 +246,15 @@ async function isSameFile(file: Deno.FsFile, path: string): Promise<boolean> {
   return named !== null && open.ino === named.ino && open.dev === named.dev;
 }
 
-/** The pid holding `lockPath`'s lock: undefined when free or absent, null when unknown. */
+/**
+ * The pid of the walsync that replicates the database whose lock file is `lockPath` (holding
+ * the lock, or a running watch that let go of it while idle): undefined when none, null when
+ * unknown.
+ */
 async function lockHolder(lockPath: string): Promise<number | null | undefined> {
-  let lock: Deno.FsFile;
-  try {
-    lock = await Deno.open(lockPath, { read: true });
-  } catch {
-    return undefined;
-  }
-  try {
-    if (await lock.tryLock(true)) {
-      await lock.unlock();
-      return undefined;
-    }
-  } finally {
-    lock.close();
-  }
-  const owner = await readLockOwner(lockPath.slice(0, lockPath.lastIndexOf("/")));
-  return owner?.pid ?? null;
+  const owner = await daemonOwner(lockPath.slice(0, lockPath.lastIndexOf("/")));
+  if (owner === null) return undefined;
+  return owner.pid > 0 ? owner.pid : null;
 }
 
 async function modeOf(path: string): Promise<number | null> {
