@@ -9,6 +9,8 @@
  * strictly rising from TXID to TXID (equal only across a VACUUM, which changes no rows, or
  * for a snapshot TXID).
  *
+ * walsync releases the idle database (`--idle-release`) between most steps in most runs.
+ *
  * Seeded: WALSYNC_MODEL_SEED=<n> replays a run; WALSYNC_MODEL_STEPS=<n> makes it longer
  * (the default is a short run for CI).
  */
@@ -122,6 +124,11 @@ async function runModel(
     "--max-changes",
     String(random.int(10, 200)),
     `--on-startup=${random.int(0, 1) === 1}`,
+    // Idle release and wake-up all the time: released between most steps, the database is
+    // checkpointed, restarted, closed and vacuumed by the application while walsync holds
+    // nothing, and must be picked up again without losing a commit.
+    "--idle-release",
+    random.pick(["0", "60ms", "150ms", "400ms"]),
   ];
   const app = new AppProcess(dbPath, pageSize);
   /** `states[n]` is the database right after commit n. */

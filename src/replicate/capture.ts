@@ -16,6 +16,7 @@ import {
   sameWalGeneration,
   type SyncResult,
   walHeader,
+  WalVanishedError,
 } from "./context.ts";
 import {
   cursorOf,
@@ -73,8 +74,8 @@ export async function captureBatch(
     unreadable.current = null;
     // No WAL: nothing to copy, unless frames we had not finished with vanished.
     if (state.wal && !ctx.generationComplete && !generationEmpty(ctx)) {
+      // SQLite truncates or deletes a WAL only once every frame is in the database file.
       return await takeSnapshot(ctx, "WAL was truncated or deleted by another process", {
-        fromView: true,
         diff: true,
       });
     }
@@ -114,16 +115,25 @@ export async function captureBatch(
   const createdAt = new Date();
   // The checksum table is updated as pages are encoded; a failure reloads it from disk.
   state.pages.truncate(pageCount);
-  const staged = await stageBatch(ctx.staging, {
-    txid,
-    header,
-    scan,
-    fromOffset: from?.offset ?? WAL_HEADER_SIZE,
-    pgnos: pages,
-    checksums: state.pages,
-    createdAt,
-    readWalPage: (offset, buffer) => readWalPage(ctx, offset, buffer),
-  });
+  let staged;
+  try {
+    staged = await stageBatch(ctx.staging, {
+      txid,
+      header,
+      scan,
+      fromOffset: from?.offset ?? WAL_HEADER_SIZE,
+      pgnos: pages,
+      checksums: state.pages,
+      createdAt,
+      readWalPage: (offset, buffer) => readWalPage(ctx, offset, buffer),
+    });
+  } catch (error) {
+    if (!(error instanceof WalVanishedError) || input.lastLook) throw error;
+    await reloadState(ctx);
+    return await takeSnapshot(ctx, "the WAL was truncated while walsync was reading it", {
+      diff: true,
+    });
+  }
   if (!(await sameWalGeneration(ctx, header))) {
     // Page bytes are read after the scan validated their frames. A reader pinned on a fully
     // checkpointed WAL (SQLite's read slot 0) does not stop a restart, so those bytes may

@@ -77,9 +77,16 @@ export async function readWalPage(
 ): Promise<void> {
   const n = await ctx.db.readAt(buffer, frameOffset + WAL_FRAME_HEADER_SIZE);
   if (n !== buffer.length) {
-    throw new WalsyncError(`WAL of "${ctx.path}" ended inside the frame at ${frameOffset}`);
+    throw new WalVanishedError(`WAL of "${ctx.path}" ended inside the frame at ${frameOffset}`);
   }
 }
+
+/**
+ * Frames walsync had validated were gone when it read their pages: the WAL was truncated (or
+ * restarted) meanwhile, which SQLite allows only once they are checkpointed into the
+ * database file. The read is taken again from what the files hold now.
+ */
+export class WalVanishedError extends WalsyncError {}
 
 /** Begins the pinned read transaction, riding out a busy database for a moment. */
 export async function pin(ctx: ReplicationContext): Promise<void> {

@@ -183,13 +183,17 @@ export class DatabaseSlot {
     return this.#closed.nextOpenAtMs;
   }
 
-  /** One round of work, whatever the state: run it through `busy`. */
-  async step(force: boolean): Promise<void> {
+  /**
+   * One round of work, whatever the state: run it through `busy`. `force` looks now (a final
+   * look at shutdown, `--once`): a released database is compared with its stamp in full and
+   * opened only if it changed; `open` opens it whatever (a requested snapshot).
+   */
+  async step(force: boolean, options: { open?: boolean } = {}): Promise<void> {
     if (this.removed) return;
     this.dirty = false;
     this.nextSyncAt = Date.now() + this.settings.syncIntervalMs;
     if (!this.replicator) {
-      if (!(await this.#wakeIfDue(force))) return;
+      if (!(await this.#wakeIfDue(force, options.open ?? false))) return;
     }
     const replicator = this.replicator!;
     try {
@@ -279,14 +283,14 @@ export class DatabaseSlot {
   }
 
   /** Released or let go: open again if the files changed, a snapshot is due, or it is time. */
-  async #wakeIfDue(force: boolean): Promise<boolean> {
+  async #wakeIfDue(force: boolean, open: boolean): Promise<boolean> {
     const closed = this.#closed;
     if (!closed) return false;
     const now = Date.now();
     if (closed.stamp) {
-      let why: string | null = force ? "a final look" : null;
+      let why: string | null = open ? "asked to open" : null;
       why ??= (await walChanged(this.realPath, closed.stamp)) ? "its WAL changed" : null;
-      if (why === null && now - closed.checkedAtMs >= RELEASED_FULL_CHECK_MS) {
+      if (why === null && (force || now - closed.checkedAtMs >= RELEASED_FULL_CHECK_MS)) {
         closed.checkedAtMs = now;
         if (await fileChanged(this.realPath, this.path, closed.stamp)) why = "its file changed";
       }

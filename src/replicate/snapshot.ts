@@ -26,6 +26,7 @@ import {
   sameWalGeneration,
   type SyncResult,
   walHeader,
+  WalVanishedError,
 } from "./context.ts";
 import { stageDiff } from "./diff_writer.ts";
 import { cursorOf, saveState } from "./replica_state.ts";
@@ -83,6 +84,10 @@ export async function takeSnapshot(
       result = diff && source.pageSize === ctx.state.pageSize
         ? await stageChanges(ctx, source, reason)
         : await stageFull(ctx, source, reason, options);
+    } catch (error) {
+      // Checkpointed and truncated under us: the next attempt reads the files as they are.
+      if (!(error instanceof WalVanishedError)) throw error;
+      result = null;
     } finally {
       await source.close();
     }

@@ -385,6 +385,8 @@ export class Supervisor {
     await this.#watcher?.close();
     await this.#forEach(this.#syncSlots, async (slot) => {
       await this.#idle(slot);
+      // A released database changed since it let go is opened for its final sync.
+      if (!slot.replicator) await slot.step(true).catch(() => {});
       await slot.close({ upload: options.upload });
     });
     this.#slots.clear();
@@ -443,7 +445,7 @@ export class Supervisor {
         `This walsync replicates "${slot.name}" to ${this.client.location}, not to ${replica}`,
       );
     }
-    if (!slot.replicator) await slot.step(true); // released: open it for the snapshot
+    if (!slot.replicator) await slot.step(true, { open: true }); // released: open it
     const replicator = slot.replicator;
     if (!replicator) {
       throw new WalsyncError(`"${slot.name}" is not replicated now: ${slot.status().problem}`);
