@@ -37,6 +37,8 @@ export const DEFAULT_IDLE_RELEASE_MS = 30_000;
 /** How often the loop wakes when the sync interval is 0 (events drive it otherwise). */
 const MIN_TICK_MS = 50;
 const MAX_UPLOAD_BACKOFF_MS = 60_000;
+/** After no database could be released for room, waiting ones look again after this. */
+const NO_ROOM_RETRY_MS = 250;
 /** How often a waiter looks whether a running upload has finished. */
 const UPLOAD_POLL_MS = 10;
 
@@ -73,8 +75,10 @@ export class Supervisor {
   #syncSlots: number;
   #uploadSlots: number;
   #budget: FdBudget;
-  /** Replicators being opened right now (they count against the budget). */
-  #opening = 0;
+  /** Databases holding files open, or being opened (they count against the budget). */
+  #openCount = 0;
+  /** No database could be released for room until then (so waiting ones fail fast). */
+  #noRoomUntilMs = 0;
   #budgetWarned = false;
   /** False after an upload failed, until one succeeds: new databases then skip the listing. */
   #replicaReachable = true;
@@ -95,7 +99,10 @@ export class Supervisor {
     this.#host = {
       log: this.#log,
       open: (slot, extra) => this.#openFor(slot, extra),
-      closed: () => {},
+      closed: () => {
+        this.#openCount--;
+        this.#noRoomUntilMs = 0;
+      },
       get replicaReachable() {
         return reachable();
       },
@@ -180,7 +187,8 @@ export class Supervisor {
     }
     this.#refuseDuplicate(slot.path, realPath, slot);
     await this.#makeRoom(slot);
-    this.#opening++;
+    this.#openCount++;
+    let opened = false;
     try {
       const replicator = await Replicator.open(realPath, {
         ...this.#options.replicator,
@@ -197,24 +205,18 @@ export class Supervisor {
       });
       if (realPath !== slot.realPath) this.#byRealPath.delete(slot.realPath);
       this.#byRealPath.set(realPath, slot);
+      opened = true;
       return replicator;
     } catch (error) {
       if (isFdExhaustion(error)) {
         // The budget was too generous for this process: plan for no more than are open.
-        this.#budget.shrinkTo(this.#openCount);
+        this.#budget.shrinkTo(this.#openCount - 1);
         this.#warnBudget();
       }
       throw error;
     } finally {
-      this.#opening--;
+      if (!opened) this.#openCount--;
     }
-  }
-
-  /** Databases holding files open now, or being opened. */
-  get #openCount(): number {
-    let open = this.#opening;
-    for (const slot of this.#slots.values()) if (slot.replicator) open++;
-    return open;
   }
 
   /**
@@ -223,11 +225,16 @@ export class Supervisor {
    */
   async #makeRoom(requester: DatabaseSlot): Promise<void> {
     while (this.#openCount + 1 > this.#budget.maxOpen) {
-      const candidates = [...this.#slots.values()]
-        .filter((s) => s !== requester && s.releasable())
-        .sort((a, b) => a.lastChangeAtMs - b.lastChangeAtMs);
-      const candidate = candidates[0];
+      let candidate: DatabaseSlot | null = null;
+      if (Date.now() >= this.#noRoomUntilMs) {
+        for (const slot of this.#slots.values()) {
+          if (slot === requester || !slot.releasable()) continue;
+          if (!candidate || slot.lastChangeAtMs < candidate.lastChangeAtMs) candidate = slot;
+        }
+      }
       if (!candidate) {
+        // Until a database lets go or a moment passes, others waiting fail fast.
+        if (Date.now() >= this.#noRoomUntilMs) this.#noRoomUntilMs = Date.now() + NO_ROOM_RETRY_MS;
         this.#warnBudget();
         throw new FdBudgetError(
           `No file descriptor is free for "${requester.path}": ${this.#openCount} databases are open and the limit${
