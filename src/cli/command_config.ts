@@ -8,6 +8,7 @@ import { checkHttpUrl } from "../config/config_schema.ts";
 import { SYNC_FLAGS } from "../config/effective_settings.ts";
 import { defaultName, globToRegExp } from "../config/glob.ts";
 import { UsageError } from "../errors.ts";
+import type { Logger } from "../log.ts";
 import type { ReplicaClient } from "../replica/replica_client.ts";
 import { openReplicaUrl } from "../replica/replica_url.ts";
 import { absolutePath, type FlagSpec, type ParsedArgs, stringFlag } from "./args.ts";
@@ -69,6 +70,7 @@ export async function openCommandReplica(
   command: string,
   parsed: ParsedArgs,
   config: WalsyncConfig | null,
+  options: { logger?: Logger } = {},
 ): Promise<ReplicaClient> {
   const { url, ...overrides } = replicaSettings(parsed, config);
   if (!url) {
@@ -76,7 +78,7 @@ export async function openCommandReplica(
       `${command} needs a replica: -b file:///dir or -b s3://bucket/prefix, or [s3] bucket in walsync.toml (run "walsync help ${command}")`,
     );
   }
-  return await openReplicaUrl(url, overrides);
+  return await openReplicaUrl(url, { ...overrides, logger: options.logger });
 }
 
 /** Checks an endpoint with walsync.toml's rules: an http(s) URL without credentials. */

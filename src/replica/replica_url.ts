@@ -1,5 +1,6 @@
 /** Turns a replica URL from the command line or config into a client. */
 import { UsageError } from "../errors.ts";
+import type { Logger } from "../log.ts";
 import { FileReplicaClient } from "./file/file_replica_client.ts";
 import type { ReplicaClient } from "./replica_client.ts";
 import { parseS3Url } from "./s3/s3_layout.ts";
@@ -13,6 +14,8 @@ export interface ReplicaOverrides {
   storageClass?: string;
   /** SSE-KMS key id or ARN. */
   sseKmsKeyId?: string;
+  /** The command's logger (the S3 SDK's warnings go through it). */
+  logger?: Logger;
 }
 
 /**
@@ -37,6 +40,7 @@ export async function openReplicaUrl(
       ...options,
       storageClass: overrides.storageClass,
       sseKmsKeyId: overrides.sseKmsKeyId,
+      logger: overrides.logger,
     });
   }
   if (url.startsWith("file://")) {
