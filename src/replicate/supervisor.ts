@@ -10,6 +10,7 @@ import type { ReplicaClient } from "../replica/replica_client.ts";
 import { ChangeWatcher } from "../watch/change_watcher.ts";
 import { Replicator, type ReplicatorOptions } from "./replicator.ts";
 import { snapshotDue, type SnapshotPolicy } from "./snapshot_policy.ts";
+import { countStagedFiles } from "./staging.ts";
 import {
   type SnapshotAnswer,
   takeSnapshotRequests,
@@ -24,7 +25,11 @@ export const DEFAULT_UPLOAD_CONCURRENCY = 4;
 export const DEFAULT_SNAPSHOT_INTERVAL_MS = 3_600_000;
 /** How often the loop wakes when the sync interval is 0 (events drive it otherwise). */
 const MIN_TICK_MS = 50;
-const MAX_UPLOAD_BACKOFF_MS = 60_000;
+/**
+ * Failed uploads are retried at least this often, so catching up starts within seconds of
+ * the store answering again (staged files wait safely meanwhile).
+ */
+const MAX_UPLOAD_BACKOFF_MS = 4_000;
 /** How often a waiter looks whether a running upload has finished. */
 const UPLOAD_POLL_MS = 10;
 
@@ -50,7 +55,28 @@ export interface SupervisorOptions {
   defaults?: Partial<DatabaseSettings>;
   /** Watch `-wal` files of databases synced "as soon as seen" (interval 0; default true). */
   watch?: boolean;
+  /**
+   * Asked before every upload: false pauses them (e.g. while the replica's lease is being
+   * taken or is in doubt) while capture goes on. Default: always true.
+   */
+  uploadGate?: UploadGate;
+  /** Aborting it ends running and final uploads at once; their files stay staged. */
+  abandonUploads?: AbortSignal;
 }
+
+/** Whether uploads may go ahead now (see `SupervisorOptions.uploadGate`). */
+export interface UploadGate {
+  canUpload(): boolean;
+}
+
+/** What `stop` left behind. */
+export interface StopSummary {
+  /** Staged files not uploaded (they are uploaded at the next start). */
+  stagedFiles: number;
+}
+
+/** Thrown by an upload that must wait: the gate is closed. */
+export class UploadsPausedError extends WalsyncError {}
 
 interface Entry {
   path: string;
@@ -80,7 +106,7 @@ export class Supervisor {
   #entries = new Map<string, Entry>();
   #watcher: ChangeWatcher | null;
   #wake: (() => void) | null = null;
-  #stopping = false;
+  #stopping: Promise<StopSummary> | null = null;
   #syncSlots: number;
   #uploadSlots: number;
 
@@ -174,7 +200,10 @@ export class Supervisor {
     entry.removed = true;
     await this.#idle(entry);
     try {
-      await entry.replicator.close({ upload: true });
+      await entry.replicator.close({
+        upload: this.#canUpload(),
+        signal: this.#options.abandonUploads,
+      });
     } catch (error) {
       this.#log.error("final sync or upload failed; staged files stay for the next start", {
         db: entry.name,
@@ -242,7 +271,10 @@ export class Supervisor {
       let nextAt = Date.now() + tickMs;
       for (const entry of this.#entries.values()) {
         // Only databases with staged files cost an upload attempt (idle ones cost nothing).
-        if (entry.replicator.hasPending && !entry.uploading && Date.now() >= entry.nextUploadAt) {
+        if (
+          entry.replicator.hasPending && !entry.uploading && Date.now() >= entry.nextUploadAt &&
+          this.#canUpload()
+        ) {
           void this.#uploadEntry(entry, false);
         }
         nextAt = Math.min(nextAt, entry.nextSyncAt);
@@ -265,26 +297,51 @@ export class Supervisor {
     await this.stop();
   }
 
+  /** Uploads may resume at once (the gate opened again): forget every backoff. */
+  resumeUploads(): void {
+    for (const entry of this.#entries.values()) {
+      entry.uploadFailures = 0;
+      entry.nextUploadAt = 0;
+    }
+    this.#wake?.();
+  }
+
   /**
    * Final sync and upload of every database, then releases them. `upload: false` stops
-   * without writing to the replica (after losing the single-writer lease).
+   * without writing to the replica; so does a closed upload gate. Each database gets one
+   * upload attempt (it stops at its first failure), and `abandonUploads` ends them at once;
+   * what is not uploaded stays staged. Calling it again returns the same summary.
    */
-  async stop(options: { upload?: boolean } = {}): Promise<void> {
-    if (this.#stopping) return;
-    this.#stopping = true;
+  stop(options: { upload?: boolean } = {}): Promise<StopSummary> {
+    this.#stopping ??= this.#stop(options);
+    return this.#stopping;
+  }
+
+  async #stop(options: { upload?: boolean }): Promise<StopSummary> {
     await this.#watcher?.close();
+    const abandon = this.#options.abandonUploads;
+    let stagedFiles = 0;
     await this.#forEach(this.#syncSlots, async (entry) => {
       await this.#idle(entry);
+      const upload = (options.upload ?? true) && this.#canUpload() && !abandon?.aborted;
       try {
-        await entry.replicator.close({ upload: options.upload });
+        await entry.replicator.close({ upload, signal: abandon });
       } catch (error) {
-        this.#log.error("final sync or upload failed; staged files stay for the next start", {
-          db: entry.name,
-          error,
-        });
+        if (!abandon?.aborted) {
+          this.#log.error("final sync or upload failed; staged files stay for the next start", {
+            db: entry.name,
+            error,
+          });
+        }
       }
+      stagedFiles += await countStagedFiles(entry.replicator.stagingDir).catch(() => 0);
     });
     this.#entries.clear();
+    return { stagedFiles };
+  }
+
+  #canUpload(): boolean {
+    return this.#options.uploadGate?.canUpload() ?? true;
   }
 
   /** Waits until nothing runs on `entry`: its queue and any upload. */
@@ -300,7 +357,8 @@ export class Supervisor {
       entry.nextSyncAt = Date.now() + entry.settings.syncIntervalMs;
       try {
         const result = await entry.replicator.sync({ force });
-        if (result.txid !== null) entry.nextUploadAt = 0;
+        // New data ships at once, unless uploads are failing: then the backoff holds.
+        if (result.txid !== null && entry.uploadFailures === 0) entry.nextUploadAt = 0;
         await entry.replicator.maybeCheckpoint();
         await this.#maybeSnapshot(entry);
         entry.lastError = null;
@@ -374,15 +432,21 @@ export class Supervisor {
     if (reason === null) return;
     entry.startupSnapshot = false;
     await replicator.snapshot(reason);
-    entry.nextUploadAt = 0;
+    if (entry.uploadFailures === 0) entry.nextUploadAt = 0;
   }
 
   async #uploadEntry(entry: Entry, final: boolean): Promise<void> {
     if (entry.removed || entry.uploading || (this.#uploadSlots <= 0 && !final)) return;
+    if (!this.#canUpload()) {
+      if (!final) return;
+      throw new UploadsPausedError(
+        `Uploads of "${entry.name}" are paused: the replica's lease is not held right now (the replica does not answer); its files stay staged`,
+      );
+    }
     entry.uploading = true;
     this.#uploadSlots--;
     try {
-      await entry.replicator.upload();
+      await entry.replicator.upload(this.#options.abandonUploads);
       entry.uploadFailures = 0;
       entry.nextUploadAt = Date.now() + entry.settings.syncIntervalMs;
     } catch (error) {
