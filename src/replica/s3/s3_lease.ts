@@ -271,8 +271,9 @@ export class S3Lease {
     });
     if (this.#conditional && typeof this.#etag === "string") {
       const result = await this.#store.putObject(this.path, body, { ifMatch: this.#etag, signal });
-      if (result.ok || result.reason !== "changed") return;
-      // Refused: our last renewal may have landed unanswered; release only what is ours.
+      if (result.ok) return;
+      // Refused: our last renewal may have landed unanswered (or the condition is not
+      // supported after all); release only what is still ours.
     }
     const current = await this.#store.getObject(this.path, signal);
     if (current && parseRecord(current.data)?.id === held.id) {
