@@ -71,6 +71,19 @@ export async function readLockOwner(dir: string): Promise<LockOwner | null> {
   return null;
 }
 
+/** Staged files waiting for upload in staging directory `dir` (0 when it does not exist). */
+export async function countStagedFiles(dir: string): Promise<number> {
+  let count = 0;
+  try {
+    for await (const entry of Deno.readDir(`${dir}/${PENDING}`)) {
+      if (PENDING_NAME.test(entry.name)) count++;
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return count;
+}
+
 /** The default staging directory for a database file. */
 export function defaultStagingDir(dbPath: string): string {
   const slash = dbPath.lastIndexOf("/");

@@ -12,6 +12,7 @@ import type { ReplicaClient } from "../replica/replica_client.ts";
 import { ChangeWatcher } from "../watch/change_watcher.ts";
 import { DatabaseReplacedError, Replicator, type ReplicatorOptions } from "./replicator.ts";
 import { snapshotDue, type SnapshotPolicy } from "./snapshot_policy.ts";
+import { countStagedFiles } from "./staging.ts";
 import {
   type SnapshotAnswer,
   takeSnapshotRequests,
@@ -26,7 +27,11 @@ export const DEFAULT_UPLOAD_CONCURRENCY = 4;
 export const DEFAULT_SNAPSHOT_INTERVAL_MS = 3_600_000;
 /** How often the loop wakes when the sync interval is 0 (events drive it otherwise). */
 const MIN_TICK_MS = 50;
-const MAX_UPLOAD_BACKOFF_MS = 60_000;
+/**
+ * Failed uploads are retried at least this often, so catching up starts within seconds of
+ * the store answering again (staged files wait safely meanwhile).
+ */
+const MAX_UPLOAD_BACKOFF_MS = 4_000;
 /** Opening a database again (its file was replaced or deleted) backs off up to this. */
 const MAX_REOPEN_BACKOFF_MS = 30_000;
 /** A problem that lasts is logged again this often (and whenever it changes). */
@@ -56,7 +61,28 @@ export interface SupervisorOptions {
   defaults?: Partial<DatabaseSettings>;
   /** Watch `-wal` files of databases synced "as soon as seen" (interval 0; default true). */
   watch?: boolean;
+  /**
+   * Asked before every upload: false pauses them (e.g. while the replica's lease is being
+   * taken or is in doubt) while capture goes on. Default: always true.
+   */
+  uploadGate?: UploadGate;
+  /** Aborting it ends running and final uploads at once; their files stay staged. */
+  abandonUploads?: AbortSignal;
 }
+
+/** Whether uploads may go ahead now (see `SupervisorOptions.uploadGate`). */
+export interface UploadGate {
+  canUpload(): boolean;
+}
+
+/** What `stop` left behind. */
+export interface StopSummary {
+  /** Staged files not uploaded (they are uploaded at the next start). */
+  stagedFiles: number;
+}
+
+/** Thrown by an upload that must wait: the gate is closed. */
+export class UploadsPausedError extends WalsyncError {}
 
 /** Two paths (symlinks, hard links) name one database file: it is replicated once. */
 export class DuplicateDatabaseError extends WalsyncError {}
@@ -117,7 +143,7 @@ export class Supervisor {
   #entries = new Map<string, Entry>();
   #watcher: ChangeWatcher | null;
   #wake: (() => void) | null = null;
-  #stopping = false;
+  #stopping: Promise<StopSummary> | null = null;
   #syncSlots: number;
   #uploadSlots: number;
   /** False after an upload failed, until one succeeds: new databases then skip the listing. */
@@ -268,7 +294,10 @@ export class Supervisor {
     entry.removed = true;
     await this.#idle(entry);
     try {
-      await entry.replicator?.close({ upload: true });
+      await entry.replicator?.close({
+        upload: this.#canUpload(),
+        signal: this.#options.abandonUploads,
+      });
     } catch (error) {
       this.#log.error("final sync or upload failed; staged files stay for the next start", {
         db: entry.name,
@@ -351,7 +380,8 @@ export class Supervisor {
       for (const entry of this.#entries.values()) {
         // Only databases with staged files cost an upload attempt (idle ones cost nothing).
         if (
-          entry.replicator?.hasPending && !entry.uploading && Date.now() >= entry.nextUploadAt
+          entry.replicator?.hasPending && !entry.uploading && Date.now() >= entry.nextUploadAt &&
+          this.#canUpload()
         ) {
           void this.#uploadEntry(entry, false);
         }
@@ -375,26 +405,52 @@ export class Supervisor {
     await this.stop();
   }
 
+  /** Uploads may resume at once (the gate opened again): forget every backoff. */
+  resumeUploads(): void {
+    for (const entry of this.#entries.values()) {
+      entry.uploadFailures = 0;
+      entry.nextUploadAt = 0;
+    }
+    this.#wake?.();
+  }
+
   /**
    * Final sync and upload of every database, then releases them. `upload: false` stops
-   * without writing to the replica (after losing the single-writer lease).
+   * without writing to the replica; so does a closed upload gate. Each database gets one
+   * upload attempt (it stops at its first failure), and `abandonUploads` ends them at once;
+   * what is not uploaded stays staged. Calling it again returns the same summary.
    */
-  async stop(options: { upload?: boolean } = {}): Promise<void> {
-    if (this.#stopping) return;
-    this.#stopping = true;
+  stop(options: { upload?: boolean } = {}): Promise<StopSummary> {
+    this.#stopping ??= this.#stop(options);
+    return this.#stopping;
+  }
+
+  async #stop(options: { upload?: boolean }): Promise<StopSummary> {
     await this.#watcher?.close();
+    const abandon = this.#options.abandonUploads;
+    let stagedFiles = 0;
     await this.#forEach(this.#syncSlots, async (entry) => {
       await this.#idle(entry);
+      const upload = (options.upload ?? true) && this.#canUpload() && !abandon?.aborted;
+      const stagingDir = entry.replicator?.stagingDir;
       try {
-        await entry.replicator?.close({ upload: options.upload });
+        await entry.replicator?.close({ upload, signal: abandon });
       } catch (error) {
-        this.#log.error("final sync or upload failed; staged files stay for the next start", {
-          db: entry.name,
-          error,
-        });
+        if (!abandon?.aborted) {
+          this.#log.error("final sync or upload failed; staged files stay for the next start", {
+            db: entry.name,
+            error,
+          });
+        }
       }
+      if (stagingDir) stagedFiles += await countStagedFiles(stagingDir).catch(() => 0);
     });
     this.#entries.clear();
+    return { stagedFiles };
+  }
+
+  #canUpload(): boolean {
+    return this.#options.uploadGate?.canUpload() ?? true;
   }
 
   /** Waits until nothing runs on `entry`: its queue and any upload. */
@@ -415,7 +471,8 @@ export class Supervisor {
       const replicator = entry.replicator;
       try {
         const result = await replicator.sync({ force });
-        if (result.txid !== null) entry.nextUploadAt = 0;
+        // New data ships at once, unless uploads are failing: then the backoff holds.
+        if (result.txid !== null && entry.uploadFailures === 0) entry.nextUploadAt = 0;
         await replicator.maybeCheckpoint();
         await this.#maybeSnapshot(entry);
         entry.lastError = null;
@@ -577,7 +634,7 @@ export class Supervisor {
     if (reason === null) return;
     entry.startupSnapshot = false;
     await replicator.snapshot(reason);
-    entry.nextUploadAt = 0;
+    if (entry.uploadFailures === 0) entry.nextUploadAt = 0;
   }
 
   async #uploadEntry(entry: Entry, final: boolean): Promise<void> {
@@ -585,10 +642,16 @@ export class Supervisor {
     if (!replicator || entry.removed || entry.uploading || (this.#uploadSlots <= 0 && !final)) {
       return;
     }
+    if (!this.#canUpload()) {
+      if (!final) return;
+      throw new UploadsPausedError(
+        `Uploads of "${entry.name}" are paused: the replica's lease is not held right now (the replica does not answer); its files stay staged`,
+      );
+    }
     entry.uploading = true;
     this.#uploadSlots--;
     try {
-      await replicator.upload();
+      await replicator.upload(this.#options.abandonUploads);
       entry.uploadFailures = 0;
       entry.nextUploadAt = Date.now() + entry.settings.syncIntervalMs;
       this.#replicaReachable = true;

@@ -37,6 +37,31 @@ export class WalsyncProcess {
     return this.#stderr;
   }
 
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  /** Sends `signal` (e.g. SIGINT) without waiting. */
+  signal(signal: Deno.Signal): void {
+    this.#child.kill(signal);
+  }
+
+  /**
+   * The exit code once the process ended, or null if it still runs after `timeoutMs` (a hang
+   * detector, not a timing assertion: pick a bound far above the expected time).
+   */
+  async exited(timeoutMs: number): Promise<number | null> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const status = await Promise.race([
+      this.#child.status,
+      new Promise<null>((resolve) => timer = setTimeout(() => resolve(null), timeoutMs)),
+    ]);
+    clearTimeout(timer);
+    if (status === null) return null;
+    await this.#drained;
+    return status.code;
+  }
+
   /** Waits until walsync says it is watching (its signal handlers are installed by then). */
   async ready(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
