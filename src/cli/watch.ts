@@ -26,10 +26,12 @@ import { type HeldLease, holdReplicaLease } from "./replica_lease.ts";
 
 export const WATCH_HELP = `Usage: walsync watch [DB...] [-b URL] [--config FILE] [options]
 
-Replicates every committed transaction of each database to the replica until stopped
-(SIGINT/SIGTERM do a final sync and upload, then exit 0). Databases come from the command
-line or, without any, from [[databases]] in walsync.toml (files and globs; globs are listed
-again every 10s, so new tenants' databases are picked up while running).
+Replicates every committed transaction of each database to the replica until stopped.
+Databases come from the command line or, without any, from [[databases]] in walsync.toml
+(files and globs; globs are listed again every 10s, so new tenants' databases are picked up
+while running). SIGINT/SIGTERM do a final sync and upload (at most 30s), then exit 0, or
+exit 1 naming how many files stay staged for the next start; a second signal abandons the
+final upload at once.
 
 Options:
 ${REPLICA_FLAGS_HELP}
