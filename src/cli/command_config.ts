@@ -8,6 +8,7 @@ import { checkHttpUrl } from "../config/config_schema.ts";
 import { SYNC_FLAGS } from "../config/effective_settings.ts";
 import { defaultName, globToRegExp } from "../config/glob.ts";
 import { UsageError } from "../errors.ts";
+import type { Logger } from "../log.ts";
 import type { ReplicaClient } from "../replica/replica_client.ts";
 import { openReplica, parseReplicaUrl } from "../replica/replica_url.ts";
 import { absolutePath, type FlagSpec, type ParsedArgs, stringFlag } from "./args.ts";
@@ -73,6 +74,7 @@ export async function openCommandReplica(
   command: string,
   parsed: ParsedArgs,
   config: WalsyncConfig | null,
+  options: { logger?: Logger } = {},
 ): Promise<ReplicaClient> {
   const { url, ...overrides } = replicaSettings(parsed, config);
   if (!url) {
@@ -91,7 +93,7 @@ export async function openCommandReplica(
     }
     return await openReplica(replica);
   }
-  return await openReplica(replica, overrides);
+  return await openReplica(replica, { ...overrides, logger: options.logger });
 }
 
 /** Checks an endpoint with walsync.toml's rules: an http(s) URL without credentials. */

@@ -10,7 +10,7 @@ import type { SyncSettings } from "../config/config_schema.ts";
 import { UsageError, WalsyncError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { DatabaseSettings } from "../replicate/database_slot.ts";
-import { Supervisor } from "../replicate/supervisor.ts";
+import { type StopSummary, Supervisor } from "../replicate/supervisor.ts";
 import { DEFAULT_DISCOVERY_INTERVAL_MS, Discovery } from "../watch/discovery.ts";
 import { absolutePath, type FlagSpec, parseCommandArgs, stringFlag } from "./args.ts";
 import {
@@ -20,17 +20,19 @@ import {
   replicaNameFor,
   SYNC_FLAG_SPEC,
 } from "./command_config.ts";
-import { EXIT_OK } from "./exit_codes.ts";
+import { EXIT_FAILURE, EXIT_OK } from "./exit_codes.ts";
 import { makeLogger, writeOut } from "./output.ts";
 import { REPLICA_FLAGS, REPLICA_FLAGS_HELP } from "./replica_flags.ts";
-import { holdReplicaLease } from "./replica_lease.ts";
+import { type HeldLease, holdReplicaLease } from "./replica_lease.ts";
 
 export const WATCH_HELP = `Usage: walsync watch [DB...] [-b URL] [--config FILE] [options]
 
-Replicates every committed transaction of each database to the replica until stopped
-(SIGINT/SIGTERM do a final sync and upload, then exit 0). Databases come from the command
-line or, without any, from [[databases]] in walsync.toml (files and globs; globs are listed
-again every 10s, so new tenants' databases are picked up while running).
+Replicates every committed transaction of each database to the replica until stopped.
+Databases come from the command line or, without any, from [[databases]] in walsync.toml
+(files and globs; globs are listed again every 10s, so new tenants' databases are picked up
+while running). SIGINT/SIGTERM do a final sync and upload (at most 30s), then exit 0, or
+exit 1 naming how many files stay staged for the next start; a second signal abandons the
+final upload at once.
 
 Options:
 ${REPLICA_FLAGS_HELP}
@@ -82,6 +84,12 @@ Examples:
 const REPEAT_FAILURE_LOG_MS = 5 * 60_000;
 /** Failing databases named in the start-up error before "and N more". */
 const MAX_FAILURES_SHOWN = 5;
+/** After the first signal, the final upload gets this long before it is abandoned. */
+export const DEFAULT_FINAL_UPLOAD_TIMEOUT_MS = 30_000;
+/** A signal this soon after the first is a copy of it (see `StopSignals`). */
+const DUPLICATE_SIGNAL_MS = 1_000;
+/** After a second signal, walsync exits at once if it has not stopped within this. */
+const FORCE_EXIT_GRACE_MS = 5_000;
 
 const WATCH_FLAGS: FlagSpec = {
   ...REPLICA_FLAGS,
@@ -128,7 +136,7 @@ export async function watchCommand(args: string[]): Promise<number> {
   if (databases && parsed.values.create) {
     for (const database of databases) createIfMissing(database.path);
   }
-  const client = await openCommandReplica("watch", parsed, config);
+  const client = await openCommandReplica("watch", parsed, config, { logger });
   const global = settingValues(effectiveSettings(flags, config, null));
   if (config && Object.keys(config.retention).length > 0) {
     logger.warn(
@@ -138,26 +146,29 @@ export async function watchCommand(args: string[]): Promise<number> {
 
   // Listen before opening anything: a signal during startup still ends in a clean stop.
   const controller = new AbortController();
-  const onSignal = () => {
-    if (controller.signal.aborted) return; // a second signal (e.g. from a process group)
-    logger.info("stopping: final sync and upload");
-    controller.abort();
-  };
-  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  for (const signal of signals) Deno.addSignalListener(signal, onSignal);
+  const stop = new StopSignals(logger, controller);
   // `walsync snapshot` on a database this daemon replicates leaves a request and sends SIGUSR1.
   const servesSnapshotRequests = Deno.build.os !== "windows";
+  let lease: HeldLease | null = null;
   const supervisor = new Supervisor({
     client,
     syncIntervalMs: global.syncIntervalMs,
     logger,
     replicator: { maxStagingBytes: global.maxStagingBytes, servesSnapshotRequests },
+    // Until the replica's lease is held, capture runs and uploads wait.
+    uploadGate: { canUpload: () => lease?.canUpload() ?? false },
+    abandonUploads: stop.abandon,
   });
   const onSnapshotRequest = () => void supervisor.serveSnapshotRequests();
   if (servesSnapshotRequests) Deno.addSignalListener("SIGUSR1", onSnapshotRequest);
-  let lease: Awaited<ReturnType<typeof holdReplicaLease>> | null = null;
+  let summary: StopSummary = { stagedFiles: 0 };
   try {
-    lease = await holdReplicaLease(client, { logger, controller });
+    lease = await holdReplicaLease(client, {
+      logger,
+      controller,
+      waitForStorage: !parsed.values.once,
+      onHeld: () => supervisor.resumeUploads(),
+    });
     const failures = new FailureLog(logger);
     const sameAs = (path: string) => supervisor.replicatedAs(path);
     let discovery: Discovery<DiscoveredDatabase>;
@@ -179,6 +190,7 @@ export async function watchCommand(args: string[]): Promise<number> {
       discovery = configDiscovery(config!, initial!, flags, logger, sameAs);
       tried = (await addDiscovered(supervisor, discovery, failures, controller.signal)).tried;
     }
+    supervisor.reportFdBudget();
     if (supervisor.databases.length === 0 && failures.count > 0) {
       throw new WalsyncError(
         `No database could be replicated (${tried} tried): ${failures.summary()}`,
@@ -204,13 +216,27 @@ export async function watchCommand(args: string[]): Promise<number> {
       await discovering;
     }
   } finally {
-    await supervisor.stop({ upload: lease?.lost === null });
+    summary = await supervisor.stop({ upload: lease?.lost === null });
     controller.abort();
-    await lease?.release();
-    for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
+    if (stop.forced) await lease?.abandon();
+    else await lease?.release();
+    stop.close();
     if (servesSnapshotRequests) Deno.removeSignalListener("SIGUSR1", onSnapshotRequest);
   }
   if (lease?.lost) throw lease.lost;
+  const staged = `${summary.stagedFiles} staged file${summary.stagedFiles === 1 ? "" : "s"}`;
+  if (stop.forced) {
+    logger.warn(`second signal: abandoning the final upload; ${staged} kept for the next start`);
+    throw new WalsyncError(
+      `Stopped by a second signal before the final upload finished; ${staged} kept for the next start`,
+    );
+  }
+  if (summary.stagedFiles > 0) {
+    // Exit 0 would claim the replica is complete: say what is missing instead.
+    throw new WalsyncError(
+      `Stopped with ${staged} not uploaded (the replica did not take them); they stay staged and the next start uploads them`,
+    );
+  }
   return EXIT_OK;
 }
 
@@ -251,6 +277,76 @@ class FailureLog {
       .map(([path, { message }]) => `"${path}": ${message}`);
     const more = this.#failing.size - shown.length;
     return `${shown.join("; ")}${more > 0 ? `; and ${more} more` : ""}`;
+  }
+}
+
+/**
+ * SIGINT/SIGTERM: the first stops walsync with a final sync and upload, bounded by
+ * DEFAULT_FINAL_UPLOAD_TIMEOUT_MS. A second abandons the final upload (staged files stay for
+ * the next start); should that not end walsync within FORCE_EXIT_GRACE_MS, or a third signal
+ * come, the process exits at once: everything on disk is durable, as after a crash.
+ */
+class StopSignals {
+  readonly #abandon = new AbortController();
+  #logger: Logger;
+  #controller: AbortController;
+  #signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  #firstAt: number | null = null;
+  #count = 0;
+  #timers: ReturnType<typeof setTimeout>[] = [];
+  #onSignal = () => this.#received();
+
+  constructor(logger: Logger, controller: AbortController) {
+    this.#logger = logger;
+    this.#controller = controller;
+    for (const signal of this.#signals) Deno.addSignalListener(signal, this.#onSignal);
+  }
+
+  /** Aborted by a second signal, or when the final upload runs out of time. */
+  get abandon(): AbortSignal {
+    return this.#abandon.signal;
+  }
+
+  /** A second signal asked to quit without the final upload. */
+  get forced(): boolean {
+    return this.#count >= 2;
+  }
+
+  close(): void {
+    for (const signal of this.#signals) Deno.removeSignalListener(signal, this.#onSignal);
+    for (const timer of this.#timers) clearTimeout(timer);
+  }
+
+  #received(): void {
+    const now = Date.now();
+    if (this.#firstAt === null) {
+      this.#firstAt = now;
+      this.#count = 1;
+      this.#logger.info("stopping: final sync and upload");
+      this.#controller.abort();
+      this.#timers.push(setTimeout(() => {
+        this.#logger.warn("the final upload is taking too long; abandoning it", {
+          timeoutMs: DEFAULT_FINAL_UPLOAD_TIMEOUT_MS,
+        });
+        this.#abandon.abort();
+      }, DEFAULT_FINAL_UPLOAD_TIMEOUT_MS));
+      return;
+    }
+    // One Ctrl-C reaches every process of the terminal's group, and `deno task` forwards it
+    // too: a copy arriving with the first is the same request.
+    if (now - this.#firstAt < DUPLICATE_SIGNAL_MS) return;
+    this.#count++;
+    if (this.#count === 2) {
+      this.#abandon.abort();
+      this.#timers.push(setTimeout(() => this.#exitNow(), FORCE_EXIT_GRACE_MS));
+      return;
+    }
+    this.#exitNow();
+  }
+
+  #exitNow(): never {
+    this.#logger.error("exiting at once: the final upload is abandoned, staged files stay");
+    Deno.exit(EXIT_FAILURE);
   }
 }
 

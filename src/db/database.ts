@@ -264,9 +264,11 @@ export class Database implements ReadAt {
    * inode; "" if it does not exist). A restart rewrites the WAL in place at the same size, so
    * size alone is not enough.
    */
+  // deno-lint-ignore require-await
   async walStat(): Promise<WalStat> {
     try {
-      const info = await Deno.stat(this.walPath);
+      // Synchronous: about 2 µs against about 55 µs for the asynchronous stat (Deno 2.9.6).
+      const info = Deno.statSync(this.walPath);
       return {
         sizeBytes: info.size,
         fingerprint: `${info.size}:${info.mtime?.getTime() ?? 0}:${info.ino ?? 0}`,
@@ -345,15 +347,28 @@ export class Database implements ReadAt {
     return this.#dbFile.statSync().size;
   }
 
-  close(): void {
+  /**
+   * Closes the connection, then walsync's handles. With `lock` (from `tryWriteLock`), the
+   * connection closes while the lock is held and the lock goes after it: no commit can land
+   * between walsync's last look and its letting go, and the connection's close is never the
+   * last one (which would checkpoint and delete the WAL); the lock's may be.
+   */
+  close(lock?: { release(): void }): void {
     try {
       this.unpin();
     } catch { /* closing anyway */ }
-    this.#conn.close();
-    this.#walFile?.close();
-    this.#walFile = null;
-    // Only now, with SQLite's own descriptors closed, may ours go.
-    this.#dbFile.close();
+    try {
+      this.#conn.close();
+    } finally {
+      try {
+        lock?.release();
+      } finally {
+        this.#walFile?.close();
+        this.#walFile = null;
+        // Only now, with SQLite's own descriptors closed, may ours go.
+        this.#dbFile.close();
+      }
+    }
   }
 
   /** True while the path still names the database file walsync holds open. */

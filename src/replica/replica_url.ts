@@ -5,6 +5,7 @@
  * directory nobody asked for (`-b s3:/bucket` once wrote to `./s3:/bucket/`).
  */
 import { UsageError } from "../errors.ts";
+import type { Logger } from "../log.ts";
 import { FileReplicaClient } from "./file/file_replica_client.ts";
 import type { ReplicaClient } from "./replica_client.ts";
 import { parseS3Url, type S3UrlOptions } from "./s3/s3_layout.ts";
@@ -18,6 +19,8 @@ export interface ReplicaOverrides {
   storageClass?: string;
   /** SSE-KMS key id or ARN. */
   sseKmsKeyId?: string;
+  /** The command's logger (the S3 SDK's warnings go through it). */
+  logger?: Logger;
 }
 
 /** A parsed replica URL. `url` is canonical: parsing it again gives the same replica. */
@@ -155,6 +158,7 @@ export async function openReplica(
     ...options,
     storageClass: overrides.storageClass,
     sseKmsKeyId: overrides.sseKmsKeyId,
+    logger: overrides.logger,
   });
 }
 

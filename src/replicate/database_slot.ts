@@ -15,7 +15,7 @@
  */
 import type { FileIdentity } from "../db/database.ts";
 import type { Logger } from "../log.ts";
-import { fileChanged, type ReleaseStamp, stampOf, walChanged } from "./release_stamp.ts";
+import { filesChanged, type ReleaseStamp, walHeaderChanged } from "./release_stamp.ts";
 import type { SnapshotHistory } from "./replica_state.ts";
 import { DatabaseReplacedError, type Replicator, type ReplicatorOptions } from "./replicator.ts";
 import { snapshotDue, type SnapshotPolicy } from "./snapshot_policy.ts";
@@ -27,7 +27,7 @@ const MAX_REOPEN_BACKOFF_MS = 30_000;
 const FD_WAIT_MS = 1000;
 /** A problem that lasts is logged again this often (and whenever it changes). */
 const REPEAT_PROBLEM_LOG_MS = 5 * 60_000;
-/** A released database's file and WAL header are looked at this often (its `-wal` every step). */
+/** A released database's WAL header is read this often (its files are stat'ed every step). */
 const RELEASED_FULL_CHECK_MS = 10_000;
 
 /** Settings one database may override (walsync.toml `[[databases]]`). */
@@ -69,6 +69,8 @@ export interface SlotHost {
   open(slot: DatabaseSlot, extra: OpenExtra): Promise<Replicator>;
   /** The slot let go of its files. */
   closed(slot: DatabaseSlot): void;
+  /** The slot waits for a file descriptor: it is told (`openSoon`) when one is free. */
+  waiting(slot: DatabaseSlot): void;
   /** Whether new databases should skip listing the replica (it does not answer). */
   readonly replicaReachable: boolean;
 }
@@ -174,6 +176,15 @@ export class DatabaseSlot {
       nextOpenAtMs: Date.now() + FD_WAIT_MS,
       failures: 0,
     };
+    this.#host.waiting(this);
+  }
+
+  /** A file descriptor is free: a slot waiting for one tries to open at the next round. */
+  openSoon(): void {
+    if (this.#closed && !this.#closed.stamp) {
+      this.#closed.nextOpenAtMs = 0;
+      this.dirty = true;
+    }
   }
 
   /** When the run loop should look at this slot next. */
@@ -197,19 +208,17 @@ export class DatabaseSlot {
     }
     const replicator = this.replicator!;
     try {
-      // Stamped before the last look, so a commit after it is seen by the next poll.
-      const releasing = this.#idleEnough(replicator);
-      const stamp = releasing ? await stampOf(replicator.path, this.path) : null;
       const result = await replicator.sync({ force });
       if (result.txid !== null) {
-        this.nextUploadAt = 0;
+        // New data ships at once, unless uploads are failing: then the backoff holds.
+        if (this.uploadFailures === 0) this.nextUploadAt = 0;
         this.lastChangeAtMs = Date.now();
       }
       await replicator.maybeCheckpoint();
       await this.#maybeSnapshot(replicator);
       this.lastError = null;
       this.#logProblem(replicator.problem, "warn");
-      if (stamp && result.txid === null && this.releasable()) await this.release("idle", stamp);
+      if (result.txid === null && this.#idleEnough(replicator)) await this.release("idle");
     } catch (error) {
       if (error instanceof DatabaseReplacedError) {
         await this.#letGo(error);
@@ -231,52 +240,53 @@ export class DatabaseSlot {
       !this.startupSnapshot;
   }
 
-  /**
-   * Lets go of the files (the caller runs it through `busy`). `stamp`, taken before the last
-   * look inside the WAL, is what later polls compare with.
-   */
-  async release(kind: "idle" | "fds", stamp?: ReleaseStamp): Promise<void> {
+  /** Lets go of the files if fully shipped (the caller runs it through `busy`). */
+  async release(kind: "idle" | "fds"): Promise<void> {
     const replicator = this.replicator;
     if (!replicator || !this.releasable()) return;
-    const taken = stamp ?? await stampOf(replicator.path, this.path);
-    if (!stamp) {
-      // Released for room: one more look, after the stamp, so nothing slips between.
-      const result = await replicator.sync({ force: true });
-      if (result.txid !== null || !this.releasable()) return;
-    }
     this.#remember(replicator);
     this.#history = replicator.snapshotHistory;
+    let stamp: ReleaseStamp | null;
+    try {
+      stamp = await replicator.releaseFiles(this.path);
+    } catch (error) {
+      this.#host.log.warn("could not release the database", { db: this.name, error });
+      return;
+    }
+    if (stamp === null) return; // busy, or something new to ship: stays open
     this.#closed = {
       kind,
       reason: kind === "idle"
         ? "released: idle and fully shipped"
         : "released to make room under the file-descriptor limit",
-      stamp: taken,
+      stamp,
       checkedAtMs: Date.now(),
       nextOpenAtMs: 0,
       failures: 0,
     };
     this.replicator = null;
-    await replicator.close({ sync: false, upload: false }).catch((error) => {
-      this.#host.log.warn("could not release the database cleanly", { db: this.name, error });
-    });
     this.#host.closed(this);
     this.#host.log.debug("released", { db: this.name, txid: this.#lastTxid, why: kind });
   }
 
-  /** Final sync and upload, then lets go (shutdown or removal); never throws. */
-  async close(options: { upload?: boolean }): Promise<void> {
+  /**
+   * Final sync and upload, then lets go (shutdown or removal); never throws. `quiet` logs no
+   * failure (the upload was abandoned on purpose).
+   */
+  async close(options: { upload?: boolean; signal?: AbortSignal; quiet?: boolean }): Promise<void> {
     const replicator = this.replicator;
     if (!replicator) return;
     this.#remember(replicator);
     this.replicator = null;
     try {
-      await replicator.close({ upload: options.upload });
+      await replicator.close({ upload: options.upload, signal: options.signal });
     } catch (error) {
-      this.#host.log.error("final sync or upload failed; staged files stay for the next start", {
-        db: this.name,
-        error,
-      });
+      if (!options.quiet) {
+        this.#host.log.error("final sync or upload failed; staged files stay for the next start", {
+          db: this.name,
+          error,
+        });
+      }
     } finally {
       this.#host.closed(this);
     }
@@ -289,10 +299,10 @@ export class DatabaseSlot {
     const now = Date.now();
     if (closed.stamp) {
       let why: string | null = open ? "asked to open" : null;
-      why ??= (await walChanged(this.realPath, closed.stamp)) ? "its WAL changed" : null;
+      why ??= filesChanged(this.realPath, this.path, closed.stamp) ? "its files changed" : null;
       if (why === null && (force || now - closed.checkedAtMs >= RELEASED_FULL_CHECK_MS)) {
         closed.checkedAtMs = now;
-        if (await fileChanged(this.realPath, this.path, closed.stamp)) why = "its file changed";
+        if (await walHeaderChanged(this.realPath, closed.stamp)) why = "its WAL header changed";
       }
       if (why === null && this.#history) {
         why = snapshotDue(this.settings, this.#history, { txid: this.#lastTxid, nowMs: now });
@@ -328,8 +338,10 @@ export class DatabaseSlot {
       return true;
     } catch (error) {
       if (error instanceof FdBudgetError) {
+        // The supervisor says so once for every database; each one just waits its turn.
         closed.nextOpenAtMs = Date.now() + FD_WAIT_MS;
-        this.#logProblem(error.message, "warn");
+        closed.reason = error.message;
+        if (!closed.stamp) this.#host.waiting(this);
         return false;
       }
       closed.failures++;
@@ -404,7 +416,7 @@ export class DatabaseSlot {
     if (reason === null) return;
     this.startupSnapshot = false;
     await replicator.snapshot(reason);
-    this.nextUploadAt = 0;
+    if (this.uploadFailures === 0) this.nextUploadAt = 0;
   }
 
   /**

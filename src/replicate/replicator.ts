@@ -36,6 +36,7 @@ import { PageChecksums } from "./page_checksums.ts";
 import { reconcile } from "./reconcile.ts";
 import type { SnapshotHistory } from "./replica_state.ts";
 import { removeCopy, takeSnapshot, type TakeSnapshotOptions, viewCopyPath } from "./snapshot.ts";
+import { type ReleaseStamp, stampOf } from "./release_stamp.ts";
 import { defaultStagingDir, Staging } from "./staging.ts";
 import { type ReplicaProgress, reseedReplica, uploadStaged } from "./upload.ts";
 
@@ -371,6 +372,31 @@ export class Replicator {
     } finally {
       this.#release();
     }
+  }
+
+  /**
+   * Lets go of the database if nothing is left to do: under the write lock (so no commit can
+   * slip in), one last sync; if it staged nothing and nothing waits for upload, the connection
+   * and files close, and the stamp of the files as they are then is returned for later polls.
+   * Null when the database is busy or not fully shipped: it stays open.
+   */
+  async releaseFiles(watchedPath: string): Promise<ReleaseStamp | null> {
+    this.#assertOpen();
+    const lock = this.#ctx.db.tryWriteLock();
+    if (!lock) return null;
+    let handedOver = false;
+    try {
+      const result = await this.sync({ force: true });
+      if (result.txid !== null || this.hasPending || this.problem !== null) return null;
+      this.#closed = true;
+      handedOver = true;
+      this.#ctx.db.close(lock);
+      this.#ctx.staging.close();
+    } finally {
+      if (!handedOver) lock.release();
+    }
+    // After the close: SQLite's own last close may have checkpointed and deleted the WAL.
+    return await stampOf(this.path, watchedPath);
   }
 
   #release(): void {

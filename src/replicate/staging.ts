@@ -108,6 +108,19 @@ export async function daemonOwner(dir: string): Promise<LockOwner | null> {
   return null;
 }
 
+/** Staged files waiting for upload in staging directory `dir` (0 when it does not exist). */
+export async function countStagedFiles(dir: string): Promise<number> {
+  let count = 0;
+  try {
+    for await (const entry of Deno.readDir(`${dir}/${PENDING}`)) {
+      if (PENDING_NAME.test(entry.name)) count++;
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return count;
+}
+
 /** The default staging directory for a database file. */
 export function defaultStagingDir(dbPath: string): string {
   const slash = dbPath.lastIndexOf("/");
@@ -253,8 +266,13 @@ export class Staging {
       let meta: { sha256: string; databaseChecksum: string; createdAt: string };
       try {
         meta = JSON.parse(await Deno.readTextFile(`${path}${META_SUFFIX}`));
-      } catch {
-        // A file without its metadata was never completely staged.
+      } catch (error) {
+        // Staging writes the metadata before the file appears: a file without it (or with
+        // unreadable metadata) was never completely staged. Anything else (no file descriptor
+        // left, an I/O error) fails the listing and is tried again, never taken for that.
+        if (!(error instanceof Deno.errors.NotFound) && !(error instanceof SyntaxError)) {
+          throw error;
+        }
         await Deno.remove(path).catch(() => {});
         continue;
       }

@@ -21,6 +21,7 @@ import {
 } from "./database_slot.ts";
 import { FdBudget, FdBudgetError, isFdExhaustion } from "./fd_budget.ts";
 import { Replicator, type ReplicatorOptions } from "./replicator.ts";
+import { countStagedFiles } from "./staging.ts";
 import {
   type SnapshotAnswer,
   takeSnapshotRequests,
@@ -36,7 +37,11 @@ export const DEFAULT_SNAPSHOT_INTERVAL_MS = 3_600_000;
 export const DEFAULT_IDLE_RELEASE_MS = 30_000;
 /** How often the loop wakes when the sync interval is 0 (events drive it otherwise). */
 const MIN_TICK_MS = 50;
-const MAX_UPLOAD_BACKOFF_MS = 60_000;
+/**
+ * Failed uploads are retried at least this often, so catching up starts within seconds of
+ * the store answering again (staged files wait safely meanwhile).
+ */
+const MAX_UPLOAD_BACKOFF_MS = 4_000;
 /** After no database could be released for room, waiting ones look again after this. */
 const NO_ROOM_RETRY_MS = 250;
 /** How often a waiter looks whether a running upload has finished. */
@@ -56,7 +61,28 @@ export interface SupervisorOptions {
   watch?: boolean;
   /** How many databases may be open at once (default: from this process's fd limit). */
   fdBudget?: FdBudget;
+  /**
+   * Asked before every upload: false pauses them (e.g. while the replica's lease is being
+   * taken or is in doubt) while capture goes on. Default: always true.
+   */
+  uploadGate?: UploadGate;
+  /** Aborting it ends running and final uploads at once; their files stay staged. */
+  abandonUploads?: AbortSignal;
 }
+
+/** Whether uploads may go ahead now (see `SupervisorOptions.uploadGate`). */
+export interface UploadGate {
+  canUpload(): boolean;
+}
+
+/** What `stop` left behind. */
+export interface StopSummary {
+  /** Staged files not uploaded (they are uploaded at the next start). */
+  stagedFiles: number;
+}
+
+/** Thrown by an upload that must wait: the gate is closed. */
+export class UploadsPausedError extends WalsyncError {}
 
 /** Two paths (symlinks, hard links) name one database file: it is replicated once. */
 export class DuplicateDatabaseError extends WalsyncError {}
@@ -71,7 +97,7 @@ export class Supervisor {
   #byRealPath = new Map<string, DatabaseSlot>();
   #watcher: ChangeWatcher | null;
   #wake: (() => void) | null = null;
-  #stopping = false;
+  #stopping: Promise<StopSummary> | null = null;
   #syncSlots: number;
   #uploadSlots: number;
   #budget: FdBudget;
@@ -79,6 +105,8 @@ export class Supervisor {
   #openCount = 0;
   /** No database could be released for room until then (so waiting ones fail fast). */
   #noRoomUntilMs = 0;
+  /** Slots waiting for a file descriptor, longest-waiting first. */
+  #waiting = new Set<DatabaseSlot>();
   #budgetWarned = false;
   /** False after an upload failed, until one succeeds: new databases then skip the listing. */
   #replicaReachable = true;
@@ -102,6 +130,17 @@ export class Supervisor {
       closed: () => {
         this.#openCount--;
         this.#noRoomUntilMs = 0;
+        // Room for one: the longest-waiting database opens at the next round.
+        for (const slot of this.#waiting) {
+          this.#waiting.delete(slot);
+          if (slot.removed || slot.replicator) continue;
+          slot.openSoon();
+          this.#wake?.();
+          break;
+        }
+      },
+      waiting: (slot) => {
+        this.#waiting.add(slot);
       },
       get replicaReachable() {
         return reachable();
@@ -143,12 +182,15 @@ export class Supervisor {
     const slot = new DatabaseSlot(this.#host, path, name, settings);
     let replicator: Replicator;
     try {
-      replicator = await this.#openFor(slot, { deferReplicaCheck: !this.#replicaReachable });
+      // Said once for all databases by `reportFdBudget`, when the count is known.
+      replicator = await this.#openFor(slot, { deferReplicaCheck: !this.#replicaReachable }, {
+        quiet: true,
+      });
     } catch (error) {
       if (!(error instanceof FdBudgetError)) throw error;
-      slot.waitForRoom(error);
       this.#slots.set(path, slot);
-      this.#log.info("waiting for a free file descriptor", { db: name, path });
+      slot.waitForRoom(error);
+      this.#log.debug("waiting for a free file descriptor", { db: name, path });
       return null;
     }
     slot.attach(replicator);
@@ -175,7 +217,11 @@ export class Supervisor {
    * Opens a replicator for `slot`: symlinks resolved (SQLite keeps the WAL beside the real
    * file), a file another slot holds under another path refused, room made under the budget.
    */
-  async #openFor(slot: DatabaseSlot, extra: OpenExtra): Promise<Replicator> {
+  async #openFor(
+    slot: DatabaseSlot,
+    extra: OpenExtra,
+    options: { quiet?: boolean } = {},
+  ): Promise<Replicator> {
     let realPath: string;
     try {
       realPath = await Deno.realPath(slot.path);
@@ -186,7 +232,7 @@ export class Supervisor {
       throw error;
     }
     this.#refuseDuplicate(slot.path, realPath, slot);
-    await this.#makeRoom(slot);
+    await this.#makeRoom(slot, options.quiet ?? false);
     this.#openCount++;
     let opened = false;
     try {
@@ -223,45 +269,57 @@ export class Supervisor {
    * Makes room for one more open database under the budget, releasing the longest-idle fully
    * shipped ones; throws `FdBudgetError` when none can go now.
    */
-  async #makeRoom(requester: DatabaseSlot): Promise<void> {
+  async #makeRoom(requester: DatabaseSlot, quiet: boolean): Promise<void> {
+    const tried = new Set<DatabaseSlot>([requester]);
     while (this.#openCount + 1 > this.#budget.maxOpen) {
       let candidate: DatabaseSlot | null = null;
       if (Date.now() >= this.#noRoomUntilMs) {
         for (const slot of this.#slots.values()) {
-          if (slot === requester || !slot.releasable()) continue;
+          if (tried.has(slot) || !slot.releasable()) continue;
           if (!candidate || slot.lastChangeAtMs < candidate.lastChangeAtMs) candidate = slot;
         }
       }
       if (!candidate) {
         // Until a database lets go or a moment passes, others waiting fail fast.
         if (Date.now() >= this.#noRoomUntilMs) this.#noRoomUntilMs = Date.now() + NO_ROOM_RETRY_MS;
-        this.#warnBudget();
+        if (!quiet) this.#warnBudget();
         throw new FdBudgetError(
           `No file descriptor is free for "${requester.path}": ${this.#openCount} databases are open and the limit${
             this.#budget.limit === null ? "" : ` (ulimit -n ${this.#budget.limit})`
           } allows ${this.#budget.maxOpen}; it opens as soon as another goes idle`,
         );
       }
+      tried.add(candidate);
       const run = candidate.busy.then(() => candidate.release("fds"));
       candidate.busy = run.catch(() => {});
       await run;
     }
   }
 
-  /** Says once that the databases do not all fit, and what limit would let them. */
-  #warnBudget(): void {
+  /**
+   * Says once that the databases do not all fit under the file-descriptor limit, with the
+   * limit that would keep every one of them open (`databases`: all of them, once known).
+   */
+  #warnBudget(databases = this.#slots.size + 1): void {
     if (this.#budgetWarned) return;
     this.#budgetWarned = true;
-    const count = this.#slots.size + 1;
     this.#log.warn(
       "the file-descriptor limit does not let every database stay open: idle ones are released and opened in turn",
       {
         limit: this.#budget.limit,
         openAtOnce: this.#budget.maxOpen,
-        databases: count,
-        limitForAll: this.#budget.limitFor(count, 0),
+        databases,
+        limitForAll: this.#budget.limitFor(databases, 0),
       },
     );
+  }
+
+  /**
+   * After start-up: if the databases do not all fit under the file-descriptor limit, says so
+   * once, naming how many there are and the limit that would keep them all open.
+   */
+  reportFdBudget(): void {
+    if (this.#slots.size > this.#budget.maxOpen) this.#warnBudget(this.#slots.size);
   }
 
   /** Throws when another slot holds the file `realPath` names (one database, two paths). */
@@ -290,7 +348,7 @@ export class Supervisor {
     this.#watcher?.remove(slot.realPath);
     slot.removed = true;
     await this.#idle(slot);
-    await slot.close({ upload: true });
+    await slot.close({ upload: this.#canUpload(), signal: this.#options.abandonUploads });
     this.#log.info("stopped replicating", { db: slot.name, path });
   }
 
@@ -359,7 +417,10 @@ export class Supervisor {
       let nextAt = Date.now() + tickMs;
       for (const slot of this.#slots.values()) {
         // Only databases with staged files cost an upload attempt (idle ones cost nothing).
-        if (slot.replicator?.hasPending && !slot.uploading && Date.now() >= slot.nextUploadAt) {
+        if (
+          slot.replicator?.hasPending && !slot.uploading && Date.now() >= slot.nextUploadAt &&
+          this.#canUpload()
+        ) {
           void this.#upload(slot, false);
         }
         nextAt = Math.min(nextAt, slot.dueAtMs);
@@ -382,22 +443,45 @@ export class Supervisor {
     await this.stop();
   }
 
+  /** Uploads may resume at once (the gate opened again): forget every backoff. */
+  resumeUploads(): void {
+    for (const slot of this.#slots.values()) {
+      slot.uploadFailures = 0;
+      slot.nextUploadAt = 0;
+    }
+    this.#wake?.();
+  }
+
   /**
-   * Final sync and upload of every open database, then releases them. `upload: false` stops
-   * without writing to the replica (after losing the single-writer lease).
+   * Final sync and upload of every database, then releases them (a released one changed since
+   * it let go is opened for it). `upload: false` stops without writing to the replica; so does
+   * a closed upload gate. Each database gets one upload attempt (it stops at its first
+   * failure), and `abandonUploads` ends them at once; what is not uploaded stays staged.
+   * Calling it again returns the same summary.
    */
-  async stop(options: { upload?: boolean } = {}): Promise<void> {
-    if (this.#stopping) return;
-    this.#stopping = true;
+  stop(options: { upload?: boolean } = {}): Promise<StopSummary> {
+    this.#stopping ??= this.#stop(options);
+    return this.#stopping;
+  }
+
+  async #stop(options: { upload?: boolean }): Promise<StopSummary> {
     await this.#watcher?.close();
+    const abandon = this.#options.abandonUploads;
+    let stagedFiles = 0;
     await this.#forEach(this.#syncSlots, async (slot) => {
       await this.#idle(slot);
-      // A released database changed since it let go is opened for its final sync.
-      if (!slot.replicator) await slot.step(true).catch(() => {});
-      await slot.close({ upload: options.upload });
+      if (!slot.replicator && !abandon?.aborted) await slot.step(true).catch(() => {});
+      const upload = (options.upload ?? true) && this.#canUpload() && !abandon?.aborted;
+      await slot.close({ upload, signal: abandon, quiet: abandon?.aborted });
+      if (slot.stagingDir) stagedFiles += await countStagedFiles(slot.stagingDir).catch(() => 0);
     });
     this.#slots.clear();
     this.#byRealPath.clear();
+    return { stagedFiles };
+  }
+
+  #canUpload(): boolean {
+    return this.#options.uploadGate?.canUpload() ?? true;
   }
 
   /** Waits until nothing runs on `slot`: its queue and any upload. */
@@ -472,10 +556,16 @@ export class Supervisor {
     if (!replicator || slot.removed || slot.uploading || (this.#uploadSlots <= 0 && !final)) {
       return;
     }
+    if (!this.#canUpload()) {
+      if (!final) return;
+      throw new UploadsPausedError(
+        `Uploads of "${slot.name}" are paused: the replica's lease is not held right now (the replica does not answer); its files stay staged`,
+      );
+    }
     slot.uploading = true;
     this.#uploadSlots--;
     try {
-      await replicator.upload();
+      await replicator.upload(this.#options.abandonUploads);
       slot.uploadFailures = 0;
       slot.nextUploadAt = Date.now() + slot.settings.syncIntervalMs;
       this.#replicaReachable = true;

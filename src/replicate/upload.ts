@@ -4,10 +4,13 @@
  * the replica's last TXID with what it staged; a mismatch is re-seeded with a snapshot by the
  * next sync, and nothing is uploaded over another writer's TXIDs meanwhile.
  */
+import { WalsyncError } from "../errors.ts";
+import { SNAPSHOT_LEVEL } from "../ltx/ltx_header.ts";
 import { type ReplicationContext, type SyncResult } from "./context.ts";
 import { PageChecksums } from "./page_checksums.ts";
 import { replicaMaxTxid, replicaMismatch } from "./reconcile.ts";
 import { takeSnapshot } from "./snapshot.ts";
+import type { StagedFile } from "./staging.ts";
 
 /** The replica's side as a replicator knows it. */
 export interface ReplicaProgress {
@@ -48,9 +51,10 @@ export async function uploadStaged(
     progress.uploadedTxid = replicated;
   }
   let uploaded = 0;
-  const files = await ctx.staging.list();
-  ctx.pending.count = files.length;
-  ctx.pending.bytes = files.reduce((n, f) => n + f.sizeBytes, 0);
+  const staged = await ctx.staging.list();
+  const { files, gap } = await skipGaps(ctx, staged, progress.uploadedTxid);
+  ctx.pending.count = staged.length;
+  ctx.pending.bytes = staged.reduce((n, f) => n + f.sizeBytes, 0);
   for (const file of files) {
     signal?.throwIfAborted();
     const body = (await Deno.open(file.path, { read: true })).readable;
@@ -77,7 +81,55 @@ export async function uploadStaged(
       maxTxid: file.maxTxid,
     });
   }
+  if (gap) throw gap;
   return uploaded;
+}
+
+/**
+ * The replica must never get a level-0 file past a TXID it lacks: that would leave a hole no
+ * restore can cross. Staged files follow the last uploaded TXID without a gap, or start at a
+ * snapshot (a level-0 file whose level-9 twin, 1 to its TXID, is staged with it). Files after
+ * a gap that a staged snapshot supersedes are dropped (they could only ever be restored
+ * through the missing TXIDs); any other gap ends the upload there, with an error.
+ */
+async function skipGaps(
+  ctx: ReplicationContext,
+  files: StagedFile[],
+  uploadedTxid: number,
+): Promise<{ files: StagedFile[]; gap: WalsyncError | null }> {
+  const snapshots = files.filter((f) => f.level === SNAPSHOT_LEVEL);
+  const kept: StagedFile[] = [];
+  let next = uploadedTxid + 1;
+  for (const file of files) {
+    if (file.level === 0 && file.minTxid > next) {
+      const twin = snapshots.some((s) => s.maxTxid === file.maxTxid);
+      const superseded = snapshots.some((s) => s.maxTxid > file.maxTxid);
+      if (!twin && superseded) {
+        ctx.log.warn(
+          "dropping a staged file a staged snapshot supersedes (TXIDs before it are missing)",
+          {
+            minTxid: file.minTxid,
+            maxTxid: file.maxTxid,
+          },
+        );
+        await ctx.staging.remove(file);
+        continue;
+      }
+      if (!twin) {
+        return {
+          files: kept,
+          gap: new WalsyncError(
+            `Staged files of "${ctx.name}" skip TXIDs ${next}..${file.minTxid - 1} after TXID ${
+              next - 1
+            } (in "${ctx.staging.dir}"); nothing after them is uploaded until they are there`,
+          ),
+        };
+      }
+    }
+    if (file.level === 0) next = Math.max(next, file.maxTxid + 1);
+    kept.push(file);
+  }
+  return { files: kept, gap: null };
 }
 
 /** Re-seeds a replica that another writer continued, or that lost files, with a snapshot. */

@@ -7,19 +7,30 @@ export class WalsyncProcess {
   #stderr = "";
   #drained: Promise<void>;
 
-  /** Starts `walsync <args>`; logs are JSON lines so readiness can be seen. */
-  constructor(args: string[], options: { env?: Record<string, string> } = {}) {
-    const child = new Deno.Command(Deno.execPath(), {
+  /**
+   * Starts `walsync <args>`; logs are JSON lines so readiness can be seen. `ulimitFiles`
+   * lowers its file-descriptor limit (`ulimit -n`, through `sh`, which `exec`s it: same pid).
+   */
+  constructor(
+    args: string[],
+    options: { env?: Record<string, string>; ulimitFiles?: number } = {},
+  ) {
+    const command = [
+      Deno.execPath(),
+      "run",
+      "-A",
+      MOD,
+      ...args,
+      "--log-format",
+      "json",
+      ...(DEBUG ? ["--log-level", "debug"] : []),
+    ];
+    const limited = options.ulimitFiles !== undefined;
+    const child = new Deno.Command(limited ? "sh" : command[0], {
       env: options.env,
-      args: [
-        "run",
-        "-A",
-        MOD,
-        ...args,
-        "--log-format",
-        "json",
-        ...(DEBUG ? ["--log-level", "debug"] : []),
-      ],
+      args: limited
+        ? ["-c", `ulimit -n ${options.ulimitFiles} && exec "$0" "$@"`, ...command]
+        : command.slice(1),
       stdin: "null",
       stdout: "null",
       stderr: "piped",
@@ -35,6 +46,31 @@ export class WalsyncProcess {
 
   get stderr(): string {
     return this.#stderr;
+  }
+
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  /** Sends `signal` (e.g. SIGINT) without waiting. */
+  signal(signal: Deno.Signal): void {
+    this.#child.kill(signal);
+  }
+
+  /**
+   * The exit code once the process ended, or null if it still runs after `timeoutMs` (a hang
+   * detector, not a timing assertion: pick a bound far above the expected time).
+   */
+  async exited(timeoutMs: number): Promise<number | null> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const status = await Promise.race([
+      this.#child.status,
+      new Promise<null>((resolve) => timer = setTimeout(() => resolve(null), timeoutMs)),
+    ]);
+    clearTimeout(timer);
+    if (status === null) return null;
+    await this.#drained;
+    return status.code;
   }
 
   /** Waits until walsync says it is watching (its signal handlers are installed by then). */

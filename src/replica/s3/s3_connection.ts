@@ -17,6 +17,8 @@ export class S3Connection {
   readonly bucket: string;
   /** The endpoint without user info, for messages; undefined for AWS. */
   readonly printableEndpoint: string | undefined;
+  /** Requests per operation, the first included. */
+  readonly maxAttempts: number;
 
   #client: S3ClientConfig;
   #sseCustomerKey?: string;
@@ -25,6 +27,7 @@ export class S3Connection {
   constructor(options: S3ConnectionOptions) {
     this.bucket = options.bucket;
     this.printableEndpoint = printableEndpoint(options.client.endpoint);
+    this.maxAttempts = options.client.maxAttempts;
     this.#client = options.client;
     this.#sseCustomerKey = options.sseCustomerKey;
   }

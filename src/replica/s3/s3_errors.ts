@@ -76,6 +76,33 @@ const NETWORK_CODES = new Set([
   "RequestTimeout",
 ]);
 
+/** The error code walsync gives a 2xx answer whose body the SDK could not parse. */
+export const UNPARSABLE_RESPONSE = "UnparsableResponse";
+
+/**
+ * A success status with a body the SDK could not parse (truncated or damaged by a proxy, or a
+ * server bug): the request itself worked, so asking again is safe for reads.
+ */
+export function isUnparsableResponse(error: unknown): boolean {
+  const status = statusCode(error);
+  return status !== undefined && status >= 200 && status < 300;
+}
+
+/**
+ * A failure that says nothing about the replica or its settings: the store did not answer,
+ * answered 5xx, 408 or 429, or its answer was damaged. Waiting and retrying can fix these;
+ * refused credentials, a missing bucket or a bad region cannot.
+ */
+export function isTransientS3Error(error: unknown): boolean {
+  if (error instanceof S3UnreachableError) return true;
+  const name = (error as { name?: string } | null)?.name;
+  if (name === "AbortError" || name === "TimeoutError") return true; // an attempt's time limit
+  const code = error instanceof S3ReplicaError ? error.code : errorCode(error);
+  if (code === UNPARSABLE_RESPONSE || (code !== undefined && NETWORK_CODES.has(code))) return true;
+  const status = error instanceof S3ReplicaError ? error.statusCode : statusCode(error);
+  return status !== undefined && (status >= 500 || status === 408 || status === 429);
+}
+
 export function isPreconditionFailed(error: unknown): boolean {
   return statusCode(error) === 412 || errorCode(error) === "PreconditionFailed";
 }
@@ -163,9 +190,29 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): Error
       options,
     );
   }
-  const detail = e?.message && e.message !== code ? `: ${e.message}` : "";
+  if (isUnparsableResponse(error)) {
+    const what = context.operation.startsWith("List") ? "a valid listing" : "a valid answer";
+    const why = sdkMessage(e?.message);
+    return new S3ReplicaError(
+      `S3 ${context.operation} of ${where} returned a response that is not ${what} (HTTP ${status}${
+        why ? `: ${why}` : ""
+      })${after}; the server or a proxy in between damaged it`,
+      { ...options, code: UNPARSABLE_RESPONSE },
+    );
+  }
+  const message = sdkMessage(e?.message);
+  const detail = message && message !== code ? `: ${message}` : "";
   return new S3ReplicaError(
     `S3 ${context.operation} of ${where} failed (${said || "unknown error"})${after}${detail}`,
     options,
   );
+}
+
+/**
+ * The SDK's message on one line, without its own advice (e.g. "Deserialization error: to see
+ * the raw response, inspect the hidden field {error}.$response"), which is for SDK users.
+ */
+function sdkMessage(message: string | undefined): string {
+  const first = (message ?? "").split("\n")[0].trim();
+  return first.replace(/^@aws-sdk /, "").replace(/\.$/, "");
 }

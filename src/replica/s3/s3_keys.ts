@@ -3,7 +3,8 @@
  * keys in batches of up to 1,000 (DeleteObjects), where a key already gone is no error.
  */
 import type { S3Connection } from "./s3_connection.ts";
-import { S3ReplicaError } from "./s3_errors.ts";
+import { isUnparsableResponse, S3ReplicaError } from "./s3_errors.ts";
+import { backoffMs, delay } from "./s3_util.ts";
 
 /** Keys per DeleteObjects request, the most S3 accepts. */
 export const S3_DELETE_BATCH = 1000;
@@ -37,16 +38,23 @@ export async function* listKeys(
       "ListObjectsV2",
       prefix || undefined,
       (sdk) =>
-        sdk.client.send(
-          new s3.ListObjectsV2Command({
-            Bucket: connection.bucket,
-            Prefix: prefix,
-            Delimiter: options.delimiter,
-            MaxKeys: options.pageSize,
-            ContinuationToken: token,
-          }),
-          { abortSignal: options.signal },
-        ),
+        retryUnparsable(async () => {
+          const out = await sdk.client.send(
+            new s3.ListObjectsV2Command({
+              Bucket: connection.bucket,
+              Prefix: prefix,
+              Delimiter: options.delimiter,
+              MaxKeys: options.pageSize,
+              ContinuationToken: token,
+            }),
+            { abortSignal: options.signal },
+          );
+          // An empty or foreign 200 body parses as an empty listing: every store sends these.
+          if (out.Name === undefined && out.IsTruncated === undefined) {
+            throw unparsable(out.$metadata, "the body holds no ListBucketResult");
+          }
+          return out;
+        }, { attempts: connection.maxAttempts, signal: options.signal }),
     );
     for (const object of page.Contents ?? []) {
       if (object.Key === undefined) continue;
@@ -59,6 +67,38 @@ export async function* listKeys(
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
+}
+
+/**
+ * Runs a read until its answer parses: the SDK retries 5xx and network errors but not a 200
+ * whose body is damaged (a proxy cutting it, a server bug). At most `attempts` tries; the
+ * last error reports how many were made.
+ */
+async function retryUnparsable<T>(
+  run: () => Promise<T>,
+  options: { attempts: number; signal?: AbortSignal },
+): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await run();
+    } catch (error) {
+      if (!isUnparsableResponse(error)) throw error;
+      const metadata = (error as { $metadata?: { attempts?: number } }).$metadata;
+      if (metadata) metadata.attempts = attempt;
+      if (attempt >= options.attempts) throw error;
+      await delay(backoffMs(attempt), options.signal);
+    }
+  }
+}
+
+/** An error shaped like the SDK's deserialization errors (a 2xx that did not parse). */
+function unparsable(
+  metadata: { httpStatusCode?: number } | undefined,
+  message: string,
+): Error {
+  return Object.assign(new Error(message), {
+    $metadata: { httpStatusCode: metadata?.httpStatusCode ?? 200, attempts: 1 },
+  });
 }
 
 export interface DeleteKeysOptions {

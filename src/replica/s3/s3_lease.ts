@@ -4,10 +4,17 @@
  * stops with an error naming the holder; a holder that died is taken over once its lease
  * expired (again with `If-Match`, so two successors cannot both win).
  *
+ * A failed condition is not proof of a takeover: the SDK retries a write whose answer was
+ * lost, and the retry fails its condition against our own applied write. So a refused write
+ * reads the object back, and only another holder's id in it means the lease is lost. A clean
+ * stop leaves the object marked released (not deleted), so a walsync that was cut off while
+ * another one held and released the replica still learns of it.
+ *
  * One lease per replica root (`<prefix>/.walsync-lease.json`) rather than per database: it
  * costs two requests per TTL for the whole process, whatever the database count, so idle
  * databases still cause no requests. Expiry compares the holder's `expiresAt` with the
  * local clock; hosts must keep their clocks within a few seconds (NTP) of each other.
+ * `s3_lease_keeper.ts` renews it and rides out outages.
  *
  * Where the server ignores or rejects conditional writes, walsync warns once and continues
  * with a best-effort lease (read, then write).
@@ -15,12 +22,22 @@
 import { WalsyncError } from "../../errors.ts";
 import { processAlive } from "../../process_alive.ts";
 import type { Logger } from "../../log.ts";
+import {
+  encodeHolder,
+  hostname,
+  LeaseHeldError,
+  type LeaseHolder,
+  LeaseLostError,
+  parseHolder,
+} from "../lease_holder.ts";
 import type { ConditionalPutResult } from "./s3_small_objects.ts";
 
 export const DEFAULT_LEASE_PATH = ".walsync-lease.json";
 export const DEFAULT_LEASE_TTL_MS = 30_000;
 /** Renew after a third of the TTL: one renewal may fail without losing the lease. */
 export const DEFAULT_RENEW_INTERVAL_MS = DEFAULT_LEASE_TTL_MS / 3;
+/** Refused writes in one renewal before it gives up (each one reads the object back). */
+const MAX_RENEW_ROUNDS = 4;
 
 /** An ETag no object ever has: a write conditioned on it must fail where If-Match works. */
 const PROBE_ETAG = '"walsync-conditional-write-probe"';
@@ -44,44 +61,10 @@ export interface LeaseStore {
 }
 
 /** What the lease object holds. */
-export interface LeaseRecord {
+export interface LeaseRecord extends LeaseHolder {
   tool: "walsync";
-  /** Random per acquisition: tells our own lease from another process's. */
   id: string;
-  host: string;
-  pid: number;
-  /** When this holder first acquired the lease (RFC 3339). */
-  since: string;
-  /** When the lease lapses unless renewed (RFC 3339). */
   expiresAt: string;
-}
-
-/** Another live writer holds the lease. */
-export class LeaseHeldError extends WalsyncError {
-  readonly holder: LeaseRecord | null;
-
-  constructor(location: string, holder: LeaseRecord | null, options?: ErrorOptions) {
-    super(
-      holder
-        ? `Replica "${location}" is already written by walsync on host "${holder.host}" ` +
-          `(pid ${holder.pid}, since ${holder.since}, lease until ${holder.expiresAt}); ` +
-          "stop that process, or wait for its lease to expire if it is gone"
-        : `Replica "${location}" has a lease object walsync cannot read; if no other process ` +
-          "writes this replica, delete the lease object and start again",
-      options,
-    );
-    this.holder = holder;
-  }
-}
-
-/** This process no longer holds the lease: it must stop writing to the replica. */
-export class LeaseLostError extends WalsyncError {
-  readonly holder: LeaseRecord | null;
-
-  constructor(message: string, holder: LeaseRecord | null = null, options?: ErrorOptions) {
-    super(message, options);
-    this.holder = holder;
-  }
 }
 
 export interface S3LeaseOptions {
@@ -106,8 +89,11 @@ export class S3Lease {
   #store: LeaseStore;
   #options: S3LeaseOptions;
   #now: () => number;
+  /** Ours for the life of this object: an earlier attempt's write is recognised as ours. */
+  #id = crypto.randomUUID();
   #record: LeaseRecord | null = null;
-  #etag: string | undefined;
+  /** The ETag of our last write, or null when the object is gone (create it again). */
+  #etag: string | undefined | null;
   #conditional = true;
   #warned = false;
 
@@ -133,6 +119,11 @@ export class S3Lease {
     return this.#conditional;
   }
 
+  /** Where the replica lives (for messages). */
+  get location(): string {
+    return this.#store.location;
+  }
+
   get #location(): string {
     return `${this.#store.location.replace(/\/$/, "")}/${this.path}`;
   }
@@ -142,31 +133,36 @@ export class S3Lease {
     const now = this.#now();
     const record: LeaseRecord = {
       tool: "walsync",
-      id: crypto.randomUUID(),
+      id: this.#id,
       host: this.#options.host ?? hostname(),
       pid: this.#options.pid ?? Deno.pid,
       since: new Date(now).toISOString(),
       expiresAt: new Date(now + this.ttlMs).toISOString(),
     };
-    const body = encodeRecord(record);
+    const body = encodeHolder(record);
     const current = await this.#store.getObject(this.path, signal);
     let result: ConditionalPutResult;
     if (current) {
       const holder = parseRecord(current.data);
       if (!holder) throw new LeaseHeldError(this.#store.location, null);
+      const ours = holder.id === this.#id; // an earlier attempt of ours landed unanswered
       const gone = this.#holderGone(holder);
-      if (!this.#expired(holder) && !gone) throw new LeaseHeldError(this.#store.location, holder);
-      this.#options.logger?.info(
-        gone
-          ? "taking over the lease of a walsync that died on this host"
-          : "taking over an expired replica lease",
-        {
-          replica: this.#store.location,
-          host: holder.host,
-          pid: holder.pid,
-          expiresAt: holder.expiresAt,
-        },
-      );
+      if (!ours && !holder.released && !this.#expired(holder) && !gone) {
+        throw new LeaseHeldError(this.#store.location, holder);
+      }
+      if (!ours && !holder.released) {
+        this.#options.logger?.info(
+          gone
+            ? "taking over the lease of a walsync that died on this host"
+            : "taking over an expired replica lease",
+          {
+            replica: this.#store.location,
+            host: holder.host,
+            pid: holder.pid,
+            expiresAt: holder.expiresAt,
+          },
+        );
+      }
       result = current.etag === undefined
         ? { ok: false, reason: "unsupported" }
         : await this.#store.putObject(this.path, body, { ifMatch: current.etag, signal });
@@ -178,9 +174,14 @@ export class S3Lease {
       result = await this.#store.putObject(this.path, body, { signal });
     }
     if (!result.ok) {
-      // Another process won the race between our read and our write.
+      // Another process won the race between our read and our write, or our own write landed
+      // and the SDK's retry of it was refused: the object says which.
       const winner = await this.#store.getObject(this.path, signal);
-      throw new LeaseHeldError(this.#store.location, winner ? parseRecord(winner.data) : null);
+      const holder = winner ? parseRecord(winner.data) : null;
+      if (!winner || holder?.id !== record.id) {
+        throw new LeaseHeldError(this.#store.location, holder);
+      }
+      result = { ok: true, etag: winner.etag };
     }
     this.#record = record;
     this.#etag = result.etag;
@@ -188,80 +189,58 @@ export class S3Lease {
     return record;
   }
 
-  /** Extends the lease by its TTL; throws `LeaseLostError` if another process took it. */
+  /**
+   * Extends the lease by its TTL. Throws `LeaseLostError` only when another holder's id is in
+   * the lease object; any other failure (an outage) is an ordinary error to retry.
+   */
   async renew(signal?: AbortSignal): Promise<LeaseRecord> {
     const held = this.#record;
     if (!held) throw new LeaseLostError(`Lease "${this.#location}" is not held`);
     const record = { ...held, expiresAt: new Date(this.#now() + this.ttlMs).toISOString() };
-    const body = encodeRecord(record);
-    let result: ConditionalPutResult;
-    if (this.#conditional && this.#etag !== undefined) {
-      result = await this.#store.putObject(this.path, body, { ifMatch: this.#etag, signal });
-      if (!result.ok && result.reason === "unsupported") {
+    const body = encodeHolder(record);
+    for (let round = 0; round < MAX_RENEW_ROUNDS && this.#conditional; round++) {
+      const result = this.#etag === null
+        ? await this.#store.putObject(this.path, body, { ifNoneMatch: true, signal })
+        : this.#etag === undefined
+        ? { ok: false as const, reason: "unsupported" as const }
+        : await this.#store.putObject(this.path, body, { ifMatch: this.#etag, signal });
+      if (result.ok) return this.#renewed(record, result.etag);
+      if (result.reason === "unsupported") {
         this.#unsupported("the server rejected a conditional write");
+        break;
       }
-    } else {
-      result = { ok: false, reason: "unsupported" };
-    }
-    if (!result.ok && result.reason === "unsupported") {
-      // Best effort: make sure nobody else took over, then write.
+      // Not the version we last wrote: find out whose it is now.
       const current = await this.#store.getObject(this.path, signal);
-      const holder = current ? parseRecord(current.data) : null;
-      if (current && holder?.id !== held.id) this.#lost(holder);
-      result = await this.#store.putObject(this.path, body, { signal });
+      if (!current) {
+        // Deleted by hand (a takeover leaves its holder's record): ours to create again.
+        this.#options.logger?.warn("the replica lease object was deleted; creating it again", {
+          replica: this.#store.location,
+        });
+        this.#etag = null;
+        continue;
+      }
+      const holder = parseRecord(current.data);
+      if (holder?.id !== held.id) this.#lost(holder);
+      // Ours: an earlier write of ours landed although its answer was lost.
+      this.#etag = current.etag;
     }
-    if (!result.ok) {
-      const current = await this.#store.getObject(this.path, signal);
-      this.#lost(current ? parseRecord(current.data) : null);
+    if (this.#conditional) {
+      throw new WalsyncError(
+        `Lease "${this.#location}" changed on every one of ${MAX_RENEW_ROUNDS} renewal attempts`,
+      );
     }
-    this.#record = record;
-    this.#etag = result.ok ? result.etag : undefined;
-    return record;
+    // Best effort: make sure nobody else took over, then write.
+    const current = await this.#store.getObject(this.path, signal);
+    const holder = current ? parseRecord(current.data) : null;
+    if (current && holder?.id !== held.id) this.#lost(holder);
+    const result = await this.#store.putObject(this.path, body, { signal });
+    return this.#renewed(record, result.ok ? result.etag : undefined);
   }
 
-  /**
-   * Renews every `renewIntervalMs` until `signal` aborts. Calls `onLost` once, and returns,
-   * when another process took the lease or renewals kept failing until the next one would
-   * come too late: the caller must stop writing to the replica then.
-   */
-  async keepAlive(
-    options: { signal: AbortSignal; onLost: (error: LeaseLostError) => void },
-  ): Promise<void> {
-    const { signal, onLost } = options;
-    while (!signal.aborted) {
-      try {
-        await sleep(this.renewIntervalMs, signal);
-      } catch {
-        return; // aborted
-      }
-      try {
-        await this.renew(signal);
-      } catch (error) {
-        if (signal.aborted) return;
-        if (error instanceof LeaseLostError) {
-          onLost(error);
-          return;
-        }
-        const expiresAt = Date.parse(this.#record?.expiresAt ?? "");
-        if (!(this.#now() + this.renewIntervalMs < expiresAt)) {
-          this.#record = null;
-          onLost(
-            new LeaseLostError(
-              `Lease "${this.#location}" could not be renewed before it expires: ${
-                (error as Error).message
-              }`,
-              null,
-              { cause: error },
-            ),
-          );
-          return;
-        }
-        this.#options.logger?.warn("replica lease renewal failed; retrying", {
-          replica: this.#store.location,
-          error: (error as Error).message,
-        });
-      }
-    }
+  #renewed(record: LeaseRecord, etag: string | undefined): LeaseRecord {
+    this.#record = record;
+    this.#etag = etag;
+    return record;
   }
 
   /**
@@ -277,18 +256,34 @@ export class S3Lease {
     return !alive(holder.pid);
   }
 
-  /** Gives the lease up (deletes the object if it is still ours). */
+  /**
+   * Gives the lease up: marks the object released if it is still ours, so the next walsync
+   * starts at once and one that was cut off meanwhile learns that another one held it.
+   */
   async release(signal?: AbortSignal): Promise<void> {
     const held = this.#record;
     if (!held) return;
     this.#record = null;
-    if (this.#conditional && this.#etag !== undefined) {
-      await this.#store.removeObject(this.path, { ifMatch: this.#etag, signal });
-      return;
+    const body = encodeHolder({
+      ...held,
+      expiresAt: new Date(this.#now()).toISOString(),
+      released: true,
+    });
+    if (this.#conditional && typeof this.#etag === "string") {
+      const result = await this.#store.putObject(this.path, body, { ifMatch: this.#etag, signal });
+      if (result.ok) return;
+      // Refused: our last renewal may have landed unanswered (or the condition is not
+      // supported after all); release only what is still ours.
     }
     const current = await this.#store.getObject(this.path, signal);
     if (current && parseRecord(current.data)?.id === held.id) {
-      await this.#store.removeObject(this.path, { signal });
+      await this.#store.putObject(
+        this.path,
+        body,
+        this.#conditional && current.etag !== undefined
+          ? { ifMatch: current.etag, signal }
+          : { signal },
+      );
     }
   }
 
@@ -297,38 +292,53 @@ export class S3Lease {
     return !Number.isFinite(expiresAt) || expiresAt <= this.#now();
   }
 
-  #lost(holder: LeaseRecord | null): never {
+  #lost(holder: LeaseHolder | null): never {
     this.#record = null;
     throw new LeaseLostError(
       holder
         ? `Lease "${this.#location}" was taken over by walsync on host "${holder.host}" ` +
           `(pid ${holder.pid}, since ${holder.since}); this process stops writing the replica`
-        : `Lease "${this.#location}" was removed or replaced; this process stops writing the replica`,
+        : `Lease "${this.#location}" was replaced by an object walsync cannot read; this process stops writing the replica`,
       holder,
     );
   }
 
   /**
    * Checks that the server honours both conditions, using writes of the same content so a
-   * server that ignores them is left unchanged. Two requests, once per acquisition.
+   * server that ignores them is left unchanged. Two requests, once per acquisition; if they
+   * fail (an outage right after acquiring), the check waits for the next acquisition.
    */
   async #probe(body: Uint8Array, signal?: AbortSignal): Promise<void> {
-    const ifMatch = await this.#store.putObject(this.path, body, { ifMatch: PROBE_ETAG, signal });
-    if (ifMatch.ok) {
-      this.#etag = ifMatch.etag;
-      this.#unsupported("the server ignores If-Match");
-      return;
-    }
-    if (ifMatch.reason === "unsupported") {
-      this.#unsupported("the server rejected If-Match");
-      return;
-    }
-    const ifNoneMatch = await this.#store.putObject(this.path, body, { ifNoneMatch: true, signal });
-    if (ifNoneMatch.ok) {
-      this.#etag = ifNoneMatch.etag;
-      this.#unsupported("the server ignores If-None-Match");
-    } else if (ifNoneMatch.reason === "unsupported") {
-      this.#unsupported("the server rejected If-None-Match");
+    try {
+      const ifMatch = await this.#store.putObject(this.path, body, {
+        ifMatch: PROBE_ETAG,
+        signal,
+      });
+      if (ifMatch.ok) {
+        this.#etag = ifMatch.etag;
+        this.#unsupported("the server ignores If-Match");
+        return;
+      }
+      if (ifMatch.reason === "unsupported") {
+        this.#unsupported("the server rejected If-Match");
+        return;
+      }
+      const ifNoneMatch = await this.#store.putObject(this.path, body, {
+        ifNoneMatch: true,
+        signal,
+      });
+      if (ifNoneMatch.ok) {
+        this.#etag = ifNoneMatch.etag;
+        this.#unsupported("the server ignores If-None-Match");
+      } else if (ifNoneMatch.reason === "unsupported") {
+        this.#unsupported("the server rejected If-None-Match");
+      }
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      this.#options.logger?.warn("could not check the S3 server's conditional writes", {
+        replica: this.#store.location,
+        error,
+      });
     }
   }
 
@@ -343,44 +353,10 @@ export class S3Lease {
   }
 }
 
-function encodeRecord(record: LeaseRecord): Uint8Array {
-  return new TextEncoder().encode(`${JSON.stringify(record)}\n`);
-}
-
-/** The holder, or null when the object is not a walsync lease walsync can read. */
+/** The lease record, or null when the object is not an S3 lease walsync can read. */
 export function parseRecord(data: Uint8Array): LeaseRecord | null {
-  try {
-    const value = JSON.parse(new TextDecoder().decode(data));
-    if (
-      value && typeof value === "object" && typeof value.id === "string" &&
-      typeof value.host === "string" && typeof value.pid === "number" &&
-      typeof value.since === "string" && typeof value.expiresAt === "string"
-    ) {
-      return value as LeaseRecord;
-    }
-  } catch { /* not JSON */ }
-  return null;
-}
-
-function hostname(): string {
-  try {
-    return Deno.hostname();
-  } catch {
-    return "unknown-host";
-  }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
+  const holder = parseHolder(data);
+  return holder?.id !== undefined && holder.expiresAt !== undefined
+    ? { ...holder, tool: "walsync" } as LeaseRecord
+    : null;
 }

@@ -1,64 +1,12 @@
 import assert from "node:assert/strict";
 import { Logger } from "../../log.ts";
+import { LeaseHeldError, LeaseLostError } from "../lease_holder.ts";
+import { S3Lease } from "./s3_lease.ts";
 import {
-  LeaseHeldError,
-  LeaseLostError,
-  type LeaseStore,
-  parseRecord,
-  S3Lease,
-} from "./s3_lease.ts";
-import type { ConditionalPutResult } from "./s3_small_objects.ts";
+  FakeLeaseStore as FakeStore,
+  LEASE_PATH,
+} from "../../../tests/support/fake_lease_store.ts";
 import { rejection } from "../../../tests/support/rejection.ts";
-
-/**
- * An in-memory object store with S3's conditional-write semantics, or (`conditional:
- * false`) one that ignores the conditions like stores without support do.
- */
-class FakeStore implements LeaseStore {
-  readonly location = "s3://bucket/prefix";
-  objects = new Map<string, { data: Uint8Array; etag: string }>();
-  puts = 0;
-  #version = 0;
-
-  constructor(readonly conditional = true) {}
-
-  putObject(
-    path: string,
-    data: Uint8Array,
-    options: { ifNoneMatch?: boolean; ifMatch?: string } = {},
-  ): Promise<ConditionalPutResult> {
-    this.puts++;
-    const current = this.objects.get(path);
-    if (this.conditional) {
-      if (options.ifNoneMatch && current) return Promise.resolve({ ok: false, reason: "exists" });
-      if (options.ifMatch !== undefined && current?.etag !== options.ifMatch) {
-        return Promise.resolve({ ok: false, reason: "changed" });
-      }
-    }
-    const etag = `"v${++this.#version}"`;
-    this.objects.set(path, { data, etag });
-    return Promise.resolve({ ok: true, etag });
-  }
-
-  getObject(path: string) {
-    const current = this.objects.get(path);
-    return Promise.resolve(current ? { ...current } : null);
-  }
-
-  removeObject(path: string, options: { ifMatch?: string } = {}): Promise<boolean> {
-    const current = this.objects.get(path);
-    if (this.conditional && options.ifMatch !== undefined && current?.etag !== options.ifMatch) {
-      return Promise.resolve(false);
-    }
-    this.objects.delete(path);
-    return Promise.resolve(true);
-  }
-
-  holder() {
-    const current = this.objects.get(".walsync-lease.json");
-    return current ? parseRecord(current.data) : null;
-  }
-}
 
 function capturingLogger(): { logger: Logger; lines: string[] } {
   const lines: string[] = [];
@@ -118,12 +66,14 @@ Deno.test("an expired lease is taken over and its old holder learns it lost the 
   assert.equal(store.holder()?.host, "beta", "the loser must not overwrite the new holder");
 });
 
-Deno.test("releasing deletes the lease so the next writer starts at once", async () => {
+Deno.test("releasing marks the lease released so the next writer starts at once", async () => {
   const store = new FakeStore();
   const first = new S3Lease(store, { host: "alpha", pid: 1 });
-  await first.acquire();
+  const held = await first.acquire();
   await first.release();
-  assert.equal(store.objects.size, 0);
+  // Kept, not deleted: a walsync cut off meanwhile must find who held the replica.
+  assert.equal(store.holder()?.id, held.id);
+  assert.equal(store.holder()?.released, true);
   await new S3Lease(store, { host: "beta", pid: 2 }).acquire();
   assert.equal(store.holder()?.host, "beta");
 });
@@ -141,7 +91,7 @@ Deno.test("a released lease that was taken over is left to its new holder", asyn
 
 Deno.test("an unreadable lease object stops a writer with a hint", async () => {
   const store = new FakeStore();
-  await store.putObject(".walsync-lease.json", new TextEncoder().encode("not json"));
+  await store.putObject(LEASE_PATH, new TextEncoder().encode("not json"));
   await assert.rejects(() => new S3Lease(store).acquire(), /delete the lease object/);
 });
 
@@ -166,49 +116,6 @@ Deno.test("a store without conditional writes gets one warning and a best-effort
   clock += 60_000;
   await new S3Lease(store, { host: "beta", pid: 2, now: () => clock }).acquire();
   await assert.rejects(() => lease.renew(), LeaseLostError);
-});
-
-Deno.test("keepAlive renews until stopped and reports a takeover once", async () => {
-  const store = new FakeStore();
-  const lease = new S3Lease(store, { host: "alpha", pid: 1, ttlMs: 60_000, renewIntervalMs: 5 });
-  await lease.acquire();
-  const controller = new AbortController();
-  const lost: LeaseLostError[] = [];
-  const running = lease.keepAlive({ signal: controller.signal, onLost: (e) => lost.push(e) });
-  const putsAfterAcquire = store.puts;
-  while (store.puts < putsAfterAcquire + 3) await new Promise((r) => setTimeout(r, 5));
-  // Another process replaces the lease (as if ours had expired): the next renewal fails.
-  await store.putObject(
-    ".walsync-lease.json",
-    new TextEncoder().encode(JSON.stringify({
-      tool: "walsync",
-      id: "other",
-      host: "beta",
-      pid: 2,
-      since: "2026-01-01T00:00:00.000Z",
-      expiresAt: "2999-01-01T00:00:00.000Z",
-    })),
-  );
-  await running;
-  assert.equal(lost.length, 1);
-  assert.match(lost[0].message, /taken over by walsync on host "beta"/);
-  controller.abort();
-});
-
-Deno.test("keepAlive gives the lease up when renewals keep failing until expiry", async () => {
-  const store = new FakeStore();
-  let clock = 0;
-  const lease = new S3Lease(store, { ttlMs: 30, renewIntervalMs: 10, now: () => clock });
-  await lease.acquire();
-  store.putObject = () => {
-    clock += 10;
-    return Promise.reject(new Error("connection refused"));
-  };
-  const lost: LeaseLostError[] = [];
-  await lease.keepAlive({ signal: new AbortController().signal, onLost: (e) => lost.push(e) });
-  assert.equal(lost.length, 1);
-  assert.match(lost[0].message, /could not be renewed before it expires: connection refused/);
-  assert.equal(lease.record, null);
 });
 
 Deno.test("a lease left by a walsync that died on this host is taken over at once", async () => {
@@ -238,4 +145,62 @@ Deno.test("a lease left by a walsync that died on this host is taken over at onc
     processAlive: () => false,
   });
   assert.ok((await rejection(() => elsewhere.acquire())) instanceof LeaseHeldError, "another host");
+});
+
+Deno.test("a renewal applied whose answer was lost keeps the lease", async () => {
+  const store = new FakeStore();
+  const lease = new S3Lease(store, { host: "alpha", pid: 1 });
+  const held = await lease.acquire();
+  store.cutWrites = 1; // applied, then refused as the SDK's retry of it would be
+  const renewed = await lease.renew();
+  assert.equal(renewed.id, held.id);
+  assert.equal(store.holder()?.expiresAt, renewed.expiresAt);
+  await lease.renew(); // and the ETag it adopted is the right one
+  assert.equal(store.holder()?.id, held.id);
+});
+
+Deno.test("an acquisition applied whose answer was lost still acquires", async () => {
+  const store = new FakeStore();
+  store.cutWrites = 1;
+  const held = await new S3Lease(store, { host: "alpha", pid: 1 }).acquire();
+  assert.equal(store.holder()?.id, held.id);
+});
+
+Deno.test("an acquisition retried after a lost answer recognises its own write", async () => {
+  const store = new FakeStore();
+  const lease = new S3Lease(store, { host: "alpha", pid: 1 });
+  // The write lands, its answer is lost, and the store goes away before it can be read back.
+  store.cutWrites = 1;
+  const getObject = store.getObject.bind(store);
+  let reads = 0;
+  store.getObject = (path: string) => {
+    if (++reads === 2) throw new Error("connection reset");
+    return getObject(path);
+  };
+  await assert.rejects(() => lease.acquire(), /connection reset/);
+  const held = await lease.acquire();
+  assert.equal(store.holder()?.id, held.id);
+});
+
+Deno.test("a lease object deleted by hand is created again at the next renewal", async () => {
+  const store = new FakeStore();
+  const lease = new S3Lease(store, { host: "alpha", pid: 1 });
+  const held = await lease.acquire();
+  store.objects.delete(LEASE_PATH);
+  await lease.renew();
+  assert.equal(store.holder()?.id, held.id);
+});
+
+Deno.test("a lease another walsync took and released meanwhile is lost, naming it", async () => {
+  const store = new FakeStore();
+  let clock = 0;
+  const lease = new S3Lease(store, { host: "alpha", pid: 1, now: () => clock });
+  await lease.acquire();
+  clock = 60_000; // cut off past expiry: another walsync takes over, writes, stops cleanly
+  const other = new S3Lease(store, { host: "beta", pid: 2, now: () => clock });
+  await other.acquire();
+  await other.release();
+  const error = await rejection(() => lease.renew());
+  assert.ok(error instanceof LeaseLostError, String(error));
+  assert.match(error.message, /taken over by walsync on host "beta" \(pid 2/);
 });

@@ -10,7 +10,7 @@
  * `s3_upload.ts` and come back through `s3_read.ts`; keys are listed and deleted in bulk by
  * `s3_keys.ts`, and the lease's small conditional objects go through `s3_small_objects.ts`.
  */
-import type { Logger } from "../../log.ts";
+import { Logger } from "../../log.ts";
 import {
   compareLtxFiles,
   type LtxFileInfo,
@@ -90,6 +90,7 @@ export interface S3ReplicaOptions {
   readResumes?: number;
   /** Environment lookup (tests inject one); default `Deno.env.get`. */
   env?: (name: string) => string | undefined;
+  /** walsync's logger; the SDK's own warnings go through it too. Default: stderr, level info. */
   logger?: Logger;
 }
 
@@ -141,6 +142,8 @@ export class S3ReplicaClient implements ReplicaClient {
         connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
         requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
         maxSockets: DEFAULT_MAX_SOCKETS,
+        // Without one, the SDK's warnings would go to stderr in its own format.
+        logger: options.logger ?? new Logger(),
         onRequest: (command) => {
           const name = command.replace(/Command$/, "");
           this.requestCounts.set(name, (this.requestCounts.get(name) ?? 0) + 1);

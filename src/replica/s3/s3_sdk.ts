@@ -3,6 +3,7 @@
  * pays for it) and builds a client with defaults that work on every S3-compatible store.
  */
 import type { S3Client } from "@aws-sdk/client-s3";
+import type { Logger } from "../../log.ts";
 
 export type S3Module = typeof import("@aws-sdk/client-s3");
 export type LibStorageModule = typeof import("@aws-sdk/lib-storage");
@@ -14,8 +15,11 @@ export interface S3ClientConfig {
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   maxAttempts: number;
   connectTimeoutMs: number;
+  /** A socket idle this long (no byte either way) fails the request, and the SDK retries it. */
   requestTimeoutMs: number;
   maxSockets: number;
+  /** Where the SDK's own warnings go (never straight to stderr). */
+  logger: Logger;
   /** Called once per HTTP attempt with the command name (e.g. "PutObjectCommand"). */
   onRequest?: (commandName: string) => void;
 }
@@ -27,7 +31,9 @@ export interface LoadedSdk {
 
 export async function loadS3Sdk(config: S3ClientConfig): Promise<LoadedSdk> {
   const s3 = await import("@aws-sdk/client-s3");
+  const logger = sdkLogger(config.logger);
   const client = new s3.S3Client({
+    logger,
     endpoint: config.endpoint,
     region: config.region,
     forcePathStyle: config.forcePathStyle,
@@ -43,7 +49,10 @@ export async function loadS3Sdk(config: S3ClientConfig): Promise<LoadedSdk> {
     followRegionRedirects: config.endpoint === undefined,
     requestHandler: {
       connectionTimeout: config.connectTimeoutMs,
-      requestTimeout: config.requestTimeoutMs,
+      // Not `requestTimeout`: in this SDK it only prints a warning and lets a stalled request
+      // hang for ever. An idle socket fails the attempt, and the SDK's retry takes over.
+      socketTimeout: config.requestTimeoutMs,
+      logger,
       httpAgent: { keepAlive: true, maxSockets: config.maxSockets },
       httpsAgent: { keepAlive: true, maxSockets: config.maxSockets },
     },
@@ -65,6 +74,44 @@ export async function loadS3Sdk(config: S3ClientConfig): Promise<LoadedSdk> {
     );
   }
   return { s3, client };
+}
+
+/** The SDK's logger interface (`@smithy/types` Logger). */
+export interface SdkLogger {
+  debug(...content: unknown[]): void;
+  info(...content: unknown[]): void;
+  warn(...content: unknown[]): void;
+  error(...content: unknown[]): void;
+}
+
+/**
+ * Routes the SDK's log calls through walsync's logger, so nothing reaches stderr outside
+ * walsync's format. The SDK logs every command at info (and every failed one at error) as an
+ * object: walsync reports failures itself, with context, so those go to debug. Text the SDK
+ * writes (its warnings: sockets exhausted, odd responses) goes to warn or error.
+ */
+export function sdkLogger(logger: Logger): SdkLogger {
+  const debugging = logger.level === "debug";
+  const forward = (level: "debug" | "warn" | "error", content: unknown[]) => {
+    const [first] = content;
+    if (typeof first === "string") {
+      logger[level]("S3 client: " + content.map(String).join(" ").replace(/\s+/g, " ").trim());
+      return;
+    }
+    if (!debugging) return;
+    const entry = first as { commandName?: string; metadata?: unknown; error?: unknown } | null;
+    logger.debug("S3 client request", {
+      command: entry?.commandName,
+      metadata: entry?.metadata,
+      error: entry?.error instanceof Error ? entry.error.message : undefined,
+    });
+  };
+  return {
+    debug: (...content) => forward("debug", content),
+    info: (...content) => forward("debug", content),
+    warn: (...content) => forward("warn", content),
+    error: (...content) => forward("error", content),
+  };
 }
 
 export async function loadLibStorage(): Promise<LibStorageModule> {
