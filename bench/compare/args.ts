@@ -32,6 +32,8 @@ export const DEFAULT_RATE_PER_SECOND = 1;
 /** Above this many databases the one-process-per-database variants are skipped. */
 export const DEFAULT_MAX_PROCESSES = 100;
 export const DEFAULT_SETTLE_SECONDS = 5;
+/** How long each tool gets to put every database in the replica before the window. */
+export const DEFAULT_CATCH_UP_SECONDS = 120;
 export const DEFAULT_SAMPLE_MS = 500;
 export const DEFAULT_STARTUP_TIMEOUT_SECONDS = 600;
 export const DEFAULT_SYNC_INTERVAL_SECONDS = 1;
@@ -48,6 +50,7 @@ export interface CompareOptions {
   variants: VariantId[];
   maxProcesses: number;
   settleSeconds: number;
+  catchUpSeconds: number;
   sampleMs: number;
   startupTimeoutSeconds: number;
   syncIntervalSeconds: number;
@@ -72,6 +75,8 @@ whether the last write of each written database did. Markdown on stdout, progres
   --rate R               commits per second to each written database (default ${DEFAULT_RATE_PER_SECOND})
   --tools LIST           variants to run (default all): ${VARIANT_IDS.join(",")}
   --max-processes N      skip the per-database variants above N databases (default ${DEFAULT_MAX_PROCESSES})
+  --catch-up S           before the window, wait until every database is in the replica, at most S
+                         seconds (default ${DEFAULT_CATCH_UP_SECONDS}; 0 = start the window at once)
   --settle S             wait after the last write before checking the replica (default ${DEFAULT_SETTLE_SECONDS})
   --sample-ms MS         memory sampling interval (default ${DEFAULT_SAMPLE_MS})
   --startup-timeout S    give up waiting for a tool to start (default ${DEFAULT_STARTUP_TIMEOUT_SECONDS})
@@ -114,6 +119,7 @@ export function parseCompareArgs(args: string[]): CompareOptions {
         tools: { type: "string" },
         "max-processes": { type: "string" },
         settle: { type: "string" },
+        "catch-up": { type: "string" },
         "sample-ms": { type: "string" },
         "startup-timeout": { type: "string" },
         "sync-interval": { type: "string" },
@@ -157,6 +163,9 @@ export function parseCompareArgs(args: string[]): CompareOptions {
     variants,
     maxProcesses: number("max-processes", v["max-processes"], DEFAULT_MAX_PROCESSES, true),
     settleSeconds: v.settle === "0" ? 0 : number("settle", v.settle, DEFAULT_SETTLE_SECONDS),
+    catchUpSeconds: v["catch-up"] === "0"
+      ? 0
+      : number("catch-up", v["catch-up"], DEFAULT_CATCH_UP_SECONDS),
     sampleMs: number("sample-ms", v["sample-ms"], DEFAULT_SAMPLE_MS, true),
     startupTimeoutSeconds: number(
       "startup-timeout",

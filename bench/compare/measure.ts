@@ -68,6 +68,10 @@ export interface VariantResult {
   readyDatabases: number;
   /** Start until every database was reported ready (null: not all were, within the timeout). */
   startupSeconds: number | null;
+  /** Databases in the replica when the window started. */
+  replicatedBeforeWindow: number;
+  /** Start until every database was in the replica (null: not within --catch-up). */
+  allReplicatedSeconds: number | null;
   /** Medians over the second half of the window, summed over the process tree, KiB. */
   rssKb: number;
   pssKb: number;
@@ -123,6 +127,33 @@ async function waitReady(
       return { ready, seconds: null };
     }
     await sleep(100);
+  }
+}
+
+/**
+ * Polls the replica until every database is in it, all processes ended, or the timeout;
+ * seconds are counted from `sinceMs` (the launch).
+ */
+async function waitReplicated(
+  root: ReplicaRoot,
+  databases: Database[],
+  launched: Launched[],
+  options: { sinceMs: number; timeoutSeconds: number },
+): Promise<{ replicated: number; seconds: number | null }> {
+  const names = databases.map((d) => d.name);
+  const exited = new Set<Launched>();
+  for (const l of launched) l.proc.done.then(() => exited.add(l));
+  const deadline = performance.now() + options.timeoutSeconds * 1000;
+  while (true) {
+    const listStarted = performance.now();
+    const replicated = countReplicated(replicaCensus(await listReplica(root)), names);
+    const now = performance.now();
+    if (replicated === names.length) {
+      return { replicated, seconds: (now - options.sinceMs) / 1000 };
+    }
+    if (now > deadline || exited.size === launched.length) return { replicated, seconds: null };
+    // Listing 5,000 databases' files takes a while: poll no more than half the time.
+    await sleep(Math.max(500, 2 * (now - listStarted)));
   }
 }
 
@@ -210,6 +241,7 @@ export async function measureVariant(
   const groups = variant.perDatabase ? databases.map((d) => [d]) : [databases];
   const launched: Launched[] = [];
   let writer: Proc | null = null;
+  const launchedAt = performance.now();
   try {
     for (const group of groups) {
       launched.push(launch({
@@ -228,6 +260,17 @@ export async function measureVariant(
     note(
       `${variant.id} N=${dbCount}: ${ready.ready} of ${dbCount} ready${
         ready.seconds === null ? " (gave up waiting)" : ` after ${ready.seconds.toFixed(1)} s`
+      }`,
+    );
+    // Measure the steady state, not the start-up snapshots: first let every database reach
+    // the replica (or --catch-up pass).
+    const initial = await waitReplicated(root, databases, launched, {
+      sinceMs: launchedAt,
+      timeoutSeconds: options.catchUpSeconds,
+    });
+    note(
+      `${variant.id} N=${dbCount}: ${initial.replicated} of ${dbCount} in the replica${
+        initial.seconds === null ? "" : ` after ${initial.seconds.toFixed(1)} s`
       }`,
     );
 
@@ -294,6 +337,8 @@ export async function measureVariant(
       aliveAtEnd,
       readyDatabases: ready.ready,
       startupSeconds: ready.seconds,
+      replicatedBeforeWindow: initial.replicated,
+      allReplicatedSeconds: initial.seconds,
       rssKb: median((s) => s.rssKb),
       pssKb: median((s) => s.pssKb),
       pssAnonKb: median((s) => s.pssAnonKb),

@@ -91,7 +91,9 @@ export function markdownReport(run: CompareRun): string {
       `commits one row per transaction to ${
         options.writers === null ? "every database up to 100" : `${options.writers} databases`
       } at ${options.ratePerSecond} commit/s each. Memory is the median over the second half ` +
-      `of a ${options.durationSeconds} s window, summed over each tool's process tree. ` +
+      `of a ${options.durationSeconds} s window, summed over each tool's process tree. The ` +
+      "window starts once every database is in the replica (the tools snapshot each one at " +
+      `start; at most ${options.catchUpSeconds} s are given for that). ` +
       `"replicated X of N" counts the databases with a restorable file in the replica, read ` +
       `from the replica ${options.settleSeconds} s after the last write.`,
     "",
@@ -147,6 +149,7 @@ export function markdownReport(run: CompareRun): string {
         "replicated",
         "last write arrived",
         "ready after",
+        "all in the replica after",
         "log errors / EMFILE",
         "exit",
       ],
@@ -165,6 +168,9 @@ export function markdownReport(run: CompareRun): string {
         r.startupSeconds === null
           ? `not ready (${r.readyDatabases} of ${r.dbCount})`
           : `${r.startupSeconds.toFixed(1)} s`,
+        r.allReplicatedSeconds === null
+          ? `**${r.replicatedBeforeWindow} of ${r.dbCount} after ${options.catchUpSeconds} s**`
+          : `${r.allReplicatedSeconds.toFixed(1)} s`,
         `${r.logErrors} / ${r.tooManyOpenFiles}`,
         exitNote(r),
       ]),
