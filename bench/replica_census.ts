@@ -10,8 +10,9 @@
  *
  * Keys are relative to the replica root of one run, and their first segment is the database's
  * name. A database counts as replicated once it has something a restore can start from: an LTX
- * file (each tool's first LTX file is a full snapshot) or a Litestream 0.3 snapshot. WAL segments
- * without a snapshot, metadata sidecars, leases and temp files do not count.
+ * file that starts at TXID 1 (a snapshot, at level 0 or 9, or a compaction that includes one) or
+ * a Litestream 0.3 snapshot. Later LTX files without such a start, WAL segments without a
+ * snapshot, metadata sidecars, leases and temp files do not count.
  */
 import { parseLtxFilename } from "../src/ltx/ltx_header.ts";
 
@@ -20,7 +21,8 @@ export type ReplicaFileKind = "ltx" | "v3-snapshot" | "v3-wal";
 export interface ClassifiedKey {
   name: string;
   kind: ReplicaFileKind;
-  /** The LTX file's max TXID (LTX files only). */
+  /** The LTX file's TXID range (LTX files only). */
+  minTxid?: number;
   maxTxid?: number;
 }
 
@@ -43,11 +45,13 @@ export function classifyReplicaKey(key: string): ClassifiedKey | null {
   const range = parseLtxFilename(base);
   // The level directory: decimal in file replicas (`ltx/0`), 4 hex digits in S3 (`0000`).
   if (range === null || !/^(\d|[0-9a-f]{4})$/.test(parent)) return null;
-  return { name, kind: "ltx", maxTxid: range.maxTxid };
+  return { name, kind: "ltx", minTxid: range.minTxid, maxTxid: range.maxTxid };
 }
 
 export interface DatabaseReplicaFacts {
   ltxFiles: number;
+  /** LTX files starting at TXID 1: a restore can start from each. */
+  ltxFromStart: number;
   /** Highest TXID of any LTX file at any level (0 without LTX files). */
   maxTxid: number;
   v3Snapshots: number;
@@ -62,11 +66,12 @@ export function replicaCensus(keys: Iterable<string>): Map<string, DatabaseRepli
     if (classified === null) continue;
     let facts = byName.get(classified.name);
     if (!facts) {
-      facts = { ltxFiles: 0, maxTxid: 0, v3Snapshots: 0, v3WalSegments: 0 };
+      facts = { ltxFiles: 0, ltxFromStart: 0, maxTxid: 0, v3Snapshots: 0, v3WalSegments: 0 };
       byName.set(classified.name, facts);
     }
     if (classified.kind === "ltx") {
       facts.ltxFiles++;
+      if (classified.minTxid === 1) facts.ltxFromStart++;
       facts.maxTxid = Math.max(facts.maxTxid, classified.maxTxid ?? 0);
     } else if (classified.kind === "v3-snapshot") {
       facts.v3Snapshots++;
@@ -79,7 +84,7 @@ export function replicaCensus(keys: Iterable<string>): Map<string, DatabaseRepli
 
 /** True when a restore of the database has something to start from. */
 export function isReplicated(facts: DatabaseReplicaFacts | undefined): boolean {
-  return facts !== undefined && (facts.ltxFiles > 0 || facts.v3Snapshots > 0);
+  return facts !== undefined && (facts.ltxFromStart > 0 || facts.v3Snapshots > 0);
 }
 
 /** How many of `names` reached the replica. */

@@ -14,12 +14,14 @@ Deno.test("classifyReplicaKey reads the LTX layouts of walsync and Litestream 0.
   assert.deepStrictEqual(classifyReplicaKey(`a.db/ltx/0/${LTX}`), {
     name: "a.db",
     kind: "ltx",
+    minTxid: 1,
     maxTxid: 7,
   });
   assert.deepStrictEqual(classifyReplicaKey(`a.db/ltx/9/${LTX}`)?.kind, "ltx");
   assert.deepStrictEqual(classifyReplicaKey(`a.db/0000/${LTX}`), {
     name: "a.db",
     kind: "ltx",
+    minTxid: 1,
     maxTxid: 7,
   });
   assert.deepStrictEqual(classifyReplicaKey(`a.db/a.db/ltx/0/${LTX}`)?.name, "a.db");
@@ -57,7 +59,7 @@ Deno.test("classifyReplicaKey ignores sidecars, leases, temp files and stray nam
   }
 });
 
-Deno.test("replicaCensus counts a database once it has an LTX file or a 0.3 snapshot", () => {
+Deno.test("replicaCensus counts a database once it has an LTX snapshot or a 0.3 snapshot", () => {
   const census = replicaCensus([
     `a.db/ltx/0/${LTX}`,
     "a.db/ltx/0/0000000000000008-000000000000000a.ltx",
@@ -70,6 +72,7 @@ Deno.test("replicaCensus counts a database once it has an LTX file or a 0.3 snap
   ]);
   assert.deepStrictEqual(census.get("a.db"), {
     ltxFiles: 2,
+    ltxFromStart: 1,
     maxTxid: 10,
     v3Snapshots: 0,
     v3WalSegments: 0,
@@ -79,6 +82,20 @@ Deno.test("replicaCensus counts a database once it has an LTX file or a 0.3 snap
   assert.deepStrictEqual(isReplicated(census.get("c.db")), false);
   assert.deepStrictEqual(isReplicated(census.get("d.db")), false);
   assert.deepStrictEqual(countReplicated(census, ["a.db", "b.db", "c.db", "d.db", "e.db"]), 2);
+});
+
+Deno.test("replicaCensus does not count LTX files that start after TXID 1 (no snapshot)", () => {
+  // walsync out of fds at 5,000 databases shipped level-0 batches of databases whose snapshot
+  // never made it; `walsync restore` refuses them ("no snapshot at or before TXID 3").
+  const census = replicaCensus([
+    "e.db/ltx/0/0000000000000003-0000000000000003.ltx",
+    "f.db/0000/0000000000000002-0000000000000004.ltx",
+    "g.db/ltx/1/0000000000000001-0000000000000004.ltx", // a compaction from the start restores
+  ]);
+  assert.equal(isReplicated(census.get("e.db")), false);
+  assert.equal(isReplicated(census.get("f.db")), false);
+  assert.equal(isReplicated(census.get("g.db")), true);
+  assert.equal(census.get("e.db")?.ltxFiles, 1);
 });
 
 Deno.test("listFileReplica lists every file below the root, relative to it", () => {

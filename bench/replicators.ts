@@ -60,8 +60,10 @@ export interface Launched {
   proc: Proc;
   databases: Database[];
   root: ReplicaRoot;
-  /** Databases the process says it replicates (walsync: all once "watching"). */
+  /** Databases the process says it replicates (walsync: the count its "watching" line gives). */
   readyCount(): number;
+  /** True once the process has said it is done starting (walsync: "watching"). */
+  started(): boolean;
   restore(database: Database, output: string): Promise<void>;
 }
 
@@ -171,16 +173,11 @@ export function launch(options: LaunchOptions): Launched {
     ],
     { env, clearEnv: clear },
   );
-  let counted = 0;
+  const startup = new StartupLog(tool, databases.length);
   let scanned = 0;
   const readyCount = () => {
-    if (tool === "walsync") {
-      return proc.lines.some((l) => l.includes('"msg":"watching"')) ? databases.length : 0;
-    }
-    for (; scanned < proc.lines.length; scanned++) {
-      if (proc.lines[scanned].includes('msg="replicating to"')) counted++;
-    }
-    return counted;
+    for (; scanned < proc.lines.length; scanned++) startup.read(proc.lines[scanned]);
+    return startup.ready;
   };
   const restore = async (database: Database, output: string) => {
     const restoreArgs = tool === "walsync"
@@ -213,7 +210,42 @@ export function launch(options: LaunchOptions): Launched {
       );
     }
   };
-  return { tool, proc, databases, root, readyCount, restore };
+  const started = () => {
+    readyCount();
+    return startup.started;
+  };
+  return { tool, proc, databases, root, readyCount, started, restore };
+}
+
+/**
+ * What a tool's start-up log says: how many databases it replicates, and whether it is done
+ * starting. Litestream logs "replicating to" per database. walsync logs "watching" once, after
+ * it tried every database, with the number it could open (those that failed are retried and
+ * logged at error level, so "watching" alone does not mean all of them).
+ */
+export class StartupLog {
+  #tool: ToolId;
+  #databaseCount: number;
+  ready = 0;
+  #watching = false;
+
+  constructor(tool: ToolId, databaseCount: number) {
+    this.#tool = tool;
+    this.#databaseCount = databaseCount;
+  }
+
+  read(line: string): void {
+    if (this.#tool !== "walsync") {
+      if (line.includes('msg="replicating to"')) this.ready++;
+    } else if (line.includes('"msg":"watching"')) {
+      this.ready = Number((JSON.parse(line) as { databases?: number }).databases ?? 0);
+      this.#watching = true;
+    }
+  }
+
+  get started(): boolean {
+    return this.#tool === "walsync" ? this.#watching : this.ready >= this.#databaseCount;
+  }
 }
 
 /** Error and warning lines a tool logged, and the first few distinct error messages. */
