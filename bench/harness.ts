@@ -4,6 +4,7 @@
  * /proc status, making test databases, and printing markdown tables with machine info.
  */
 import { DatabaseSync } from "node:sqlite";
+import { DEFAULT_CLOCK_TICKS_PER_SECOND, readProcStat } from "./proc_stats.ts";
 
 export const MOD_PATH = new URL("../mod.ts", import.meta.url).pathname;
 
@@ -58,22 +59,50 @@ function revision(): string {
   return `${head || "unknown"}${dirty ? " (with uncommitted changes in src/)" : ""}`;
 }
 
-/** Machine description for every report: CPU, cores, Deno, Litestream, fd limit. */
-export function machineInfo(): string {
+/** The machine a benchmark ran on, as facts (for JSON) and as markdown (machineInfo). */
+export interface MachineFacts {
+  cpu: string;
+  cores: number;
+  ramGiB: number;
+  kernel: string;
+  deno: string;
+  walsyncCommit: string;
+  /** 1, 5 and 15 minute load averages from /proc/loadavg. */
+  loadAverage: number[];
+}
+
+export function machineFacts(): MachineFacts {
   const cpu = run("sh", ["-c", "grep 'model name' /proc/cpuinfo | head -1"]);
   const memKb = Number(
     /MemTotal:\s+(\d+)/.exec(Deno.readTextFileSync("/proc/meminfo"))?.[1] ?? 0,
   );
+  return {
+    cpu: cpu.replace(/^model name\s*:\s*/, "").replace(/\s+/g, " "),
+    cores: Number(run("nproc", [])),
+    ramGiB: Number((memKb / 1024 / 1024).toFixed(1)),
+    kernel: run("uname", ["-r"]),
+    deno: run(Deno.execPath(), ["--version"]).split("\n").join(" / "),
+    walsyncCommit: revision(),
+    loadAverage: loadAverage(),
+  };
+}
+
+/** The 1, 5 and 15 minute load averages. */
+export function loadAverage(): number[] {
+  return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).map(Number);
+}
+
+/** Machine description for every report: CPU, cores, Deno, Litestream, fd limit. */
+export function machineInfo(): string {
+  const facts = machineFacts();
   return [
-    `- CPU: \`${cpu.replace(/\s+/g, " ")}\`, nproc ${run("nproc", [])}, RAM ${
-      (memKb / 1024 / 1024).toFixed(1)
-    } GiB, kernel ${run("uname", ["-r"])}`,
-    `- ${run(Deno.execPath(), ["--version"]).split("\n").join(" / ")}`,
+    `- CPU: \`model name : ${facts.cpu}\`, nproc ${facts.cores}, RAM ${facts.ramGiB} GiB, kernel ${facts.kernel}`,
+    `- ${facts.deno}`,
     `- litestream ${run(litestreamBin(), ["version"])} (\`${litestreamBin()}\`), sqlite3 CLI ${
       run("sqlite3", ["--version"]).split(" ")[0] || "n/a"
     }`,
-    `- walsync commit ${revision()}`,
-    `- load average at start: ${Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3)}`,
+    `- walsync commit ${facts.walsyncCommit}`,
+    `- load average at start: ${facts.loadAverage}`,
   ].join("\n");
 }
 
@@ -87,10 +116,16 @@ export class Proc {
   #waiters: { test: (line: string) => boolean; resolve: () => void }[] = [];
   readonly done: Promise<Deno.CommandStatus>;
 
-  constructor(cmd: string, args: string[], options: { cwd?: string } = {}) {
+  constructor(
+    cmd: string,
+    args: string[],
+    options: { cwd?: string; env?: Record<string, string>; clearEnv?: boolean } = {},
+  ) {
     this.child = new Deno.Command(cmd, {
       args,
       cwd: options.cwd,
+      env: options.env,
+      clearEnv: options.clearEnv,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -211,13 +246,8 @@ export async function startLitestream(configFile: string, dbCount: number): Prom
 
 /** User + system CPU seconds a process has used so far (0 if it is gone). */
 export function procCpuSeconds(pid: number): number {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks
-  } catch {
-    return 0;
-  }
+  const stat = readProcStat(pid);
+  return stat === null ? 0 : stat.cpuTicks / DEFAULT_CLOCK_TICKS_PER_SECOND;
 }
 
 /**
