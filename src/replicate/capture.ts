@@ -7,6 +7,7 @@
 import { WAL_HEADER_SIZE } from "../wal/wal_header.ts";
 import { scanWal, WalReader } from "../wal/wal_reader.ts";
 import { stageBatch } from "./batch_writer.ts";
+import { WAL_READ_BUFFERS } from "./buffer_pool.ts";
 import {
   countPending,
   generationEmpty,
@@ -99,12 +100,16 @@ export async function captureBatch(
       { diff: true },
     );
   }
-  const reader = new WalReader(ctx.db, header, {
-    from: from
-      ? { offset: from.offset, checksum1: from.checksum1, checksum2: from.checksum2 }
-      : undefined,
-  });
-  const scan = await scanWal(reader);
+  const scan = await WAL_READ_BUFFERS.with((buffer) =>
+    scanWal(
+      new WalReader(ctx.db, header, {
+        buffer,
+        from: from
+          ? { offset: from.offset, checksum1: from.checksum1, checksum2: from.checksum2 }
+          : undefined,
+      }),
+    )
+  );
   if (scan.commit.frameCount === 0) {
     if (!from) ctx.state = { ...state, wal: cursorOf(header, scan) };
     return { txid: null };

@@ -175,7 +175,7 @@ async function updateInPlace(
     const cutTo = state.pages.cutTo;
     if (cutTo !== null) await file.truncate(HEADER_BYTES + cutTo * ENTRY_BYTES);
     await file.truncate(HEADER_BYTES + state.commit * ENTRY_BYTES);
-    const run = new Uint8Array(ENTRY_RUN_BYTES);
+    const run = new Uint8Array(Math.min(ENTRY_RUN_BYTES, dirty.length * ENTRY_BYTES));
     const view = new DataView(run.buffer);
     for (let i = 0; i < dirty.length;) {
       const first = dirty[i];

@@ -28,6 +28,7 @@ import {
   walHeader,
   WalVanishedError,
 } from "./context.ts";
+import { WAL_READ_BUFFERS } from "./buffer_pool.ts";
 import { stageDiff } from "./diff_writer.ts";
 import { cursorOf, saveState } from "./replica_state.ts";
 import { type SnapshotOptions, stageSnapshot } from "./snapshot_writer.ts";
@@ -216,7 +217,9 @@ async function stageChanges(
 
 /** The database file overlaid with the newest committed WAL frame of each page. */
 async function fileSource(ctx: ReplicationContext, header: WalHeader | null): Promise<PageSource> {
-  const scan = header ? await scanWal(new WalReader(ctx.db, header)) : null;
+  const scan = header
+    ? await WAL_READ_BUFFERS.with((buffer) => scanWal(new WalReader(ctx.db, header, { buffer })))
+    : null;
   // Without WAL frames the pinned read (begun for this snapshot) gives the database size.
   const pageCount = scan && scan.commit.frameCount > 0 ? scan.commit.pageCount : ctx.db.pageCount();
   if (pageCount === 0) {

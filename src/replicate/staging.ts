@@ -15,6 +15,7 @@ import {
   writeFileDurably,
 } from "../durable.ts";
 import { WalsyncError } from "../errors.ts";
+import { BufferPool } from "./buffer_pool.ts";
 import { processStartTicks, sameProcessAlive } from "../process_alive.ts";
 import { formatTxid } from "../ltx/ltx_header.ts";
 import type { LtxFileKey } from "../replica/replica_client.ts";
@@ -32,6 +33,8 @@ const WRITE_BUFFER_BYTES = 256 * 1024;
 export const DEFAULT_HASH_IN_MEMORY_BYTES = 8 * 1024 * 1024;
 /** First allocation for an object hashed in memory; doubled as it grows. */
 const INITIAL_HELD_BYTES = 64 * 1024;
+/** The first held buffer of each staged object, reused (a batch is usually smaller). */
+const HELD_BUFFERS = new BufferPool(INITIAL_HELD_BYTES, 8);
 const PENDING_NAME = /^(\d+)-([0-9a-f]{16})-([0-9a-f]{16})\.ltx$/;
 
 /** A staged LTX file waiting for upload. */
@@ -238,6 +241,8 @@ export class Staging {
       file.close();
       await Deno.remove(temp).catch(() => {});
       throw error;
+    } finally {
+      writer.dispose();
     }
     file.close();
     const staged: StagedFile = { ...key, path, ...written, ...info };
@@ -321,9 +326,17 @@ class HashingWriter {
   constructor(file: Deno.FsFile, inMemoryBytes: number) {
     this.#file = file;
     this.#inMemoryBytes = inMemoryBytes;
-    this.#held = inMemoryBytes > 0
-      ? new Uint8Array(Math.min(INITIAL_HELD_BYTES, inMemoryBytes))
+    this.#held = inMemoryBytes >= INITIAL_HELD_BYTES
+      ? HELD_BUFFERS.take()
+      : inMemoryBytes > 0
+      ? new Uint8Array(inMemoryBytes)
       : null;
+  }
+
+  /** Gives a pooled buffer back: the object is written and hashed, or failed. */
+  dispose(): void {
+    if (this.#held) HELD_BUFFERS.give(this.#held);
+    this.#held = null;
   }
 
   async write(chunk: Uint8Array): Promise<void> {
@@ -385,6 +398,7 @@ class HashingWriter {
     if (this.#held) {
       this.#stream.update(this.#held.subarray(0, this.#heldBytes));
       await this.#flushHeld();
+      HELD_BUFFERS.give(this.#held);
       this.#held = null;
     }
     this.#buffer = new Uint8Array(WRITE_BUFFER_BYTES);

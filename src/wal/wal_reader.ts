@@ -65,6 +65,12 @@ export interface WalReaderOptions {
   /** Resume from a position whose checksum chain is already known (defaults to frame 0). */
   from?: WalPosition;
   readChunkBytes?: number;
+  /**
+   * A buffer to read into, reused across readers by the caller (its length sets the read-ahead
+   * instead of `readChunkBytes`): no allocation per scan. Its content belongs to the reader
+   * until the scan ends.
+   */
+  buffer?: Uint8Array;
 }
 
 /** Reads and validates the 32-byte header; throws `FormatError` for a missing or bad header. */
@@ -79,6 +85,8 @@ export class WalReader {
   readonly frameSize: number;
   #source: ReadAt;
   #buffer: Uint8Array;
+  /** The caller's buffer, when given: read-ahead uses it instead of a new one. */
+  #given: Uint8Array | null;
   #bufferOffset = 0;
   #bufferLength = 0;
   #chunkBytes: number;
@@ -100,10 +108,12 @@ export class WalReader {
         from.offset,
       );
     }
-    const chunk = options.readChunkBytes ?? DEFAULT_READ_CHUNK_BYTES;
+    const given = options.buffer && options.buffer.length >= this.frameSize ? options.buffer : null;
+    this.#given = given;
+    const chunk = given?.length ?? options.readChunkBytes ?? DEFAULT_READ_CHUNK_BYTES;
     this.#chunkBytes = Math.max(1, Math.floor(chunk / this.frameSize)) * this.frameSize;
     // One frame first: most scans of an idle or lightly used WAL end there.
-    this.#buffer = new Uint8Array(this.frameSize);
+    this.#buffer = given ? given.subarray(0, this.frameSize) : new Uint8Array(this.frameSize);
     this.#position = { ...from };
     this.#commit = { ...from, pageCount: 0, frameCount: 0 };
     this.#sum = { s1: from.checksum1, s2: from.checksum2 };
@@ -171,7 +181,8 @@ export class WalReader {
     }
     this.#bufferOffset = offset;
     if (this.#bufferLength > 0 && this.#buffer.length < this.#chunkBytes) {
-      this.#buffer = new Uint8Array(this.#chunkBytes); // the scan goes on: read ahead from now
+      // The scan goes on: read ahead from now.
+      this.#buffer = this.#given?.subarray(0, this.#chunkBytes) ?? new Uint8Array(this.#chunkBytes);
     }
     this.#bufferLength = await this.#source.readAt(this.#buffer, offset);
     if (this.#bufferLength >= size) return 0;
