@@ -3,7 +3,7 @@
  * the WAL position it covers, and the page checksums behind the rolling database checksum.
  *
  * Format 2: a 4096-byte header (JSON, padded) then one big-endian u64 per page. A batch
- * rewrites only the entries of the pages it changed and then the header, in place (a 1 GiB
+ * rewrites only the entries of the pages it changed and the header, in place (a 1 GiB
  * database's table is 2 MiB; a batch changes a few entries). The header carries the XOR of
  * the table, so a write torn by a crash is detected on load and answered with a snapshot,
  * never trusted. A snapshot (every entry new) writes a temp file and renames it. Format 1
@@ -190,7 +190,8 @@ async function updateInPlace(
       await file.seek(HEADER_BYTES + (first - 1) * ENTRY_BYTES, Deno.SeekMode.Start);
       await writeChunk(file, run.subarray(0, count * ENTRY_BYTES));
     }
-    await file.sync();
+    // One sync for entries and header: a crash that keeps one and loses the other leaves a
+    // table whose XOR is not the header's checksum, refused on load (a snapshot follows).
     await file.seek(0, Deno.SeekMode.Start);
     await writeChunk(file, encodeHeader(state));
     await file.sync();
