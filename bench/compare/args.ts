@@ -50,6 +50,8 @@ export interface CompareOptions {
   variants: VariantId[];
   maxProcesses: number;
   settleSeconds: number;
+  /** After catch-up, with the writer running, before the window (steady state). */
+  warmupSeconds: number;
   catchUpSeconds: number;
   sampleMs: number;
   startupTimeoutSeconds: number;
@@ -78,6 +80,9 @@ whether the last write of each written database did. Markdown on stdout, progres
   --catch-up S           before the window, wait until every database is in the replica, at most S
                          seconds (default ${DEFAULT_CATCH_UP_SECONDS}; 0 = start the window at once)
   --settle S             wait after the last write before checking the replica (default ${DEFAULT_SETTLE_SECONDS})
+  --warmup S             after catch-up, let the writer run S seconds before the window, so a
+                         tool reaches its steady state (walsync releases idle databases after
+                         30 s; default 0)
   --sample-ms MS         memory sampling interval (default ${DEFAULT_SAMPLE_MS})
   --startup-timeout S    give up waiting for a tool to start (default ${DEFAULT_STARTUP_TIMEOUT_SECONDS})
   --sync-interval S      every tool's sync interval in seconds (default ${DEFAULT_SYNC_INTERVAL_SECONDS})
@@ -119,6 +124,7 @@ export function parseCompareArgs(args: string[]): CompareOptions {
         tools: { type: "string" },
         "max-processes": { type: "string" },
         settle: { type: "string" },
+        warmup: { type: "string" },
         "catch-up": { type: "string" },
         "sample-ms": { type: "string" },
         "startup-timeout": { type: "string" },
@@ -163,6 +169,7 @@ export function parseCompareArgs(args: string[]): CompareOptions {
     variants,
     maxProcesses: number("max-processes", v["max-processes"], DEFAULT_MAX_PROCESSES, true),
     settleSeconds: v.settle === "0" ? 0 : number("settle", v.settle, DEFAULT_SETTLE_SECONDS),
+    warmupSeconds: v.warmup === undefined || v.warmup === "0" ? 0 : number("warmup", v.warmup, 0),
     catchUpSeconds: v["catch-up"] === "0"
       ? 0
       : number("catch-up", v["catch-up"], DEFAULT_CATCH_UP_SECONDS),

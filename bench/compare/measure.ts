@@ -279,6 +279,8 @@ export async function measureVariant(
       writer = await startWriter(writtenDbs.map((d) => d.path), options.ratePerSecond, dir);
     }
 
+    if (options.warmupSeconds > 0) await sleep(options.warmupSeconds * 1000);
+
     // The window: sample the tool's process tree.
     const roots = launched.map((l) => l.proc.pid);
     let pids = processTree(roots);

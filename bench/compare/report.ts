@@ -93,7 +93,10 @@ export function markdownReport(run: CompareRun): string {
       } at ${options.ratePerSecond} commit/s each. Memory is the median over the second half ` +
       `of a ${options.durationSeconds} s window, summed over each tool's process tree. The ` +
       "window starts once every database is in the replica (the tools snapshot each one at " +
-      `start; at most ${options.catchUpSeconds} s are given for that). ` +
+      `start; at most ${options.catchUpSeconds} s are given for that)` +
+      (options.warmupSeconds > 0
+        ? `, and ${options.warmupSeconds} s after that with the writer running. `
+        : ". ") +
       `"replicated X of N" counts the databases with a restorable file in the replica, read ` +
       `from the replica ${options.settleSeconds} s after the last write.`,
     "",

@@ -55,6 +55,8 @@ ${REPLICA_FLAGS_HELP}
       --idle-release D    Let go of a database's files once it is fully shipped and
                           unchanged for D; a stat per interval then watches it, and it
                           opens again at its first change (default 30s; 0 = never)
+      --max-open N        Databases open at once (default 256, fewer if the fd limit says so);
+                          the others wait, and idle ones are released to make room
       --max-staging SIZE  Stop capturing while this much waits for upload (default 1GiB);
                           the WAL keeps every frame meanwhile
       --create            Create a database given on the command line that does not exist
@@ -155,6 +157,7 @@ export async function watchCommand(args: string[]): Promise<number> {
     syncIntervalMs: global.syncIntervalMs,
     logger,
     replicator: { maxStagingBytes: global.maxStagingBytes, servesSnapshotRequests },
+    maxOpen: global.maxOpen,
     // Until the replica's lease is held, capture runs and uploads wait.
     uploadGate: { canUpload: () => lease?.canUpload() ?? false },
     abandonUploads: stop.abandon,

@@ -149,7 +149,7 @@ Deno.test("SYNC_KEYS and SYNC_TOML_KEYS map TOML keys and settings fields both w
   assert.equal(SYNC_KEYS.interval, "syncIntervalMs");
   assert.equal(SYNC_KEYS.max_staging, "maxStagingBytes");
   assert.equal(SYNC_TOML_KEYS.checkpointIdleMs, "checkpoint_idle");
-  assert.equal(Object.keys(SYNC_KEYS).length, 11);
+  assert.equal(Object.keys(SYNC_KEYS).length, 12);
   for (const [key, field] of Object.entries(SYNC_KEYS)) assert.equal(SYNC_TOML_KEYS[field], key);
 });
 

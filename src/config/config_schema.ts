@@ -21,6 +21,8 @@ export interface SyncSettings {
   idleReleaseMs: number;
   /** Global only: `[sync] max_staging`, never per database. */
   maxStagingBytes: number;
+  /** Global only: databases open at once (more wait, and idle ones are released for them). */
+  maxOpen: number;
 }
 
 export const DEFAULT_SYNC_SETTINGS: SyncSettings = {
@@ -35,6 +37,7 @@ export const DEFAULT_SYNC_SETTINGS: SyncSettings = {
   truncatePages: 121_359,
   idleReleaseMs: 30_000,
   maxStagingBytes: 1024 ** 3,
+  maxOpen: 256,
 };
 
 /** How many snapshots compaction keeps per period. */
@@ -68,6 +71,7 @@ export const SYNC_TOML_KEYS: Record<keyof SyncSettings, string> = {
   truncatePages: "truncate_pages",
   idleReleaseMs: "idle_release",
   maxStagingBytes: "max_staging",
+  maxOpen: "max_open",
 };
 
 /** TOML key → settings field: the inverse of `SYNC_TOML_KEYS`. */
@@ -76,7 +80,7 @@ export const SYNC_KEYS: Record<string, keyof SyncSettings> = Object.fromEntries(
 );
 
 /** Settings that apply to the whole process and cannot be overridden per database. */
-export const GLOBAL_ONLY_SYNC_KEYS: readonly string[] = ["max_staging"];
+export const GLOBAL_ONLY_SYNC_KEYS: readonly string[] = ["max_staging", "max_open"];
 
 /** The value a key takes and the smallest value it allows. */
 export type ValueKind =
@@ -97,6 +101,7 @@ export const SYNC_VALUE_KINDS: Record<keyof SyncSettings, ValueKind> = {
   truncatePages: { type: "integer", min: 1 },
   idleReleaseMs: { type: "duration", minMs: 0 },
   maxStagingBytes: { type: "size", minBytes: 1024 ** 2 },
+  maxOpen: { type: "integer", min: 1 },
 };
 
 export const RETENTION_KEYS: readonly (keyof RetentionSettings)[] = [

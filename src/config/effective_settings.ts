@@ -20,6 +20,7 @@ export const SYNC_FLAGS: Record<keyof SyncSettings, string> = {
   truncatePages: "truncate-pages",
   idleReleaseMs: "idle-release",
   maxStagingBytes: "max-staging",
+  maxOpen: "max-open",
 };
 
 export type SettingSource =

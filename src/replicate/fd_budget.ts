@@ -12,7 +12,7 @@ export const DEFAULT_FDS_PER_DATABASE = 6;
 /** Kept free for the runtime, sockets and listings: at least this many, or a tenth. */
 export const DEFAULT_FD_RESERVE = 128;
 
-/** No file descriptor is left for one more database now; it waits for others to go idle. */
+/** No room for one more open database now (descriptors or max_open); it waits its turn. */
 export class FdBudgetError extends WalsyncError {}
 
 export interface FdBudgetOptions {
@@ -28,17 +28,19 @@ export class FdBudget {
   readonly limit: number | null;
   /** Databases that may be open at once (Infinity without a known limit). */
   maxOpen: number;
+  /** What the descriptors alone allow (before any cap). */
+  fromDescriptors: number;
   readonly perDatabase: number;
 
   constructor(options: FdBudgetOptions) {
     this.limit = options.limit;
     this.perDatabase = options.perDatabase ?? DEFAULT_FDS_PER_DATABASE;
     if (options.limit === null) {
-      this.maxOpen = Infinity;
+      this.maxOpen = this.fromDescriptors = Infinity;
       return;
     }
     const reserve = options.reserve ?? Math.max(DEFAULT_FD_RESERVE, Math.ceil(options.limit / 10));
-    this.maxOpen = Math.max(
+    this.maxOpen = this.fromDescriptors = Math.max(
       1,
       Math.floor((options.limit - reserve - options.baseline) / this.perDatabase),
     );
@@ -50,9 +52,20 @@ export class FdBudget {
       Math.max(DEFAULT_FD_RESERVE, Math.ceil((this.limit ?? 0) / 10));
   }
 
+  /** At most `count` databases open at once, whatever the descriptors would allow. */
+  capTo(count: number): void {
+    this.maxOpen = Math.max(1, Math.min(this.maxOpen, count));
+  }
+
   /** After a real "too many open files": never plan for more than are open now. */
   shrinkTo(openDatabases: number): void {
     this.maxOpen = Math.max(1, Math.min(this.maxOpen, openDatabases));
+    this.fromDescriptors = Math.min(this.fromDescriptors, this.maxOpen);
+  }
+
+  /** True when the descriptors, not a cap, keep `databases` from all being open at once. */
+  limitsBelow(databases: number): boolean {
+    return this.fromDescriptors < databases && this.fromDescriptors <= this.maxOpen;
   }
 
   /** The budget for this process: its soft limit and what is open now (Linux `/proc`). */

@@ -30,7 +30,10 @@ import {
 
 export const DEFAULT_SYNC_INTERVAL_MS = 1000;
 export const DEFAULT_SYNC_CONCURRENCY = 8;
-export const DEFAULT_UPLOAD_CONCURRENCY = 4;
+/** Databases uploading at once: enough to keep up with many databases on a remote store. */
+export const DEFAULT_UPLOAD_CONCURRENCY = 16;
+/** Databases open at once unless the file-descriptor limit allows fewer. */
+export const DEFAULT_MAX_OPEN = 256;
 /** A full snapshot an hour keeps restores short; idle databases are never snapshotted. */
 export const DEFAULT_SNAPSHOT_INTERVAL_MS = 3_600_000;
 /** A database fully shipped and unchanged this long lets go of its files. */
@@ -61,6 +64,12 @@ export interface SupervisorOptions {
   watch?: boolean;
   /** How many databases may be open at once (default: from this process's fd limit). */
   fdBudget?: FdBudget;
+  /**
+   * At most this many databases open at once (default `DEFAULT_MAX_OPEN`): each open one
+   * holds a SQLite connection (about 115 KB), and memory freed later is rarely given back,
+   * so a start-up that opened every database at once would set the process's size for good.
+   */
+  maxOpen?: number;
   /**
    * Asked before every upload: false pauses them (e.g. while the replica's lease is being
    * taken or is in doubt) while capture goes on. Default: always true.
@@ -100,6 +109,8 @@ export class Supervisor {
   #stopping: Promise<StopSummary> | null = null;
   #syncSlots: number;
   #uploadSlots: number;
+  /** Databases with staged files, in the order they asked; uploads take them as slots free. */
+  #toUpload = new Set<DatabaseSlot>();
   #budget: FdBudget;
   /** Databases holding files open, or being opened (they count against the budget). */
   #openCount = 0;
@@ -120,6 +131,7 @@ export class Supervisor {
     this.#syncSlots = options.syncConcurrency ?? DEFAULT_SYNC_CONCURRENCY;
     this.#uploadSlots = options.uploadConcurrency ?? DEFAULT_UPLOAD_CONCURRENCY;
     this.#budget = options.fdBudget ?? FdBudget.forProcess();
+    this.#budget.capTo(options.maxOpen ?? DEFAULT_MAX_OPEN);
     this.#watcher = options.watch === false
       ? null
       : new ChangeWatcher((path) => this.notify(path), this.#log);
@@ -284,9 +296,11 @@ export class Supervisor {
         if (Date.now() >= this.#noRoomUntilMs) this.#noRoomUntilMs = Date.now() + NO_ROOM_RETRY_MS;
         if (!quiet) this.#warnBudget();
         throw new FdBudgetError(
-          `No file descriptor is free for "${requester.path}": ${this.#openCount} databases are open and the limit${
-            this.#budget.limit === null ? "" : ` (ulimit -n ${this.#budget.limit})`
-          } allows ${this.#budget.maxOpen}; it opens as soon as another goes idle`,
+          `"${requester.path}" waits to be opened: ${this.#openCount} databases are open, the most ${
+            this.#budget.limitsBelow(this.#openCount + 1)
+              ? `the file-descriptor limit (ulimit -n ${this.#budget.limit}) allows`
+              : "max_open allows"
+          } (${this.#budget.maxOpen}); it opens as soon as another is released`,
         );
       }
       tried.add(candidate);
@@ -303,6 +317,13 @@ export class Supervisor {
   #warnBudget(databases = this.#slots.size + 1): void {
     if (this.#budgetWarned) return;
     this.#budgetWarned = true;
+    if (!this.#budget.limitsBelow(databases)) {
+      this.#log.info("more databases than max_open: idle ones are released and opened in turn", {
+        maxOpen: this.#budget.maxOpen,
+        databases,
+      });
+      return;
+    }
     this.#log.warn(
       "the file-descriptor limit does not let every database stay open: idle ones are released and opened in turn",
       {
@@ -417,14 +438,10 @@ export class Supervisor {
       let nextAt = Date.now() + tickMs;
       for (const slot of this.#slots.values()) {
         // Only databases with staged files cost an upload attempt (idle ones cost nothing).
-        if (
-          slot.replicator?.hasPending && !slot.uploading && Date.now() >= slot.nextUploadAt &&
-          this.#canUpload()
-        ) {
-          void this.#upload(slot, false);
-        }
+        if (slot.replicator?.hasPending && !slot.uploading) this.#toUpload.add(slot);
         nextAt = Math.min(nextAt, slot.dueAtMs);
       }
+      this.#pumpUploads();
       // Sleep until the next database is due, so an early wake-up never costs a whole tick.
       const sleepMs = Math.max(MIN_TICK_MS, nextAt - Date.now());
       await new Promise<void>((resolve) => {
@@ -549,6 +566,25 @@ export class Supervisor {
       throw new WalsyncError(`The snapshot of "${slot.name}" was staged but not uploaded yet`);
     }
     return { ok: true, txid, checksum, replica: this.client.location };
+  }
+
+  /**
+   * Starts uploads while upload slots are free: each one that ends starts the next, so a
+   * backlog drains at the store's pace, not one round per sync interval.
+   */
+  #pumpUploads(): void {
+    if (this.#stopping || !this.#canUpload()) return;
+    const now = Date.now();
+    for (const slot of this.#toUpload) {
+      if (this.#uploadSlots <= 0) return;
+      if (slot.removed || !slot.replicator?.hasPending) {
+        this.#toUpload.delete(slot);
+        continue;
+      }
+      if (slot.uploading || now < slot.nextUploadAt) continue;
+      this.#toUpload.delete(slot);
+      void this.#upload(slot, false).finally(() => this.#pumpUploads());
+    }
   }
 
   async #upload(slot: DatabaseSlot, final: boolean): Promise<void> {
