@@ -10,7 +10,7 @@ import { type BenchS3, startBenchS3 } from "./bench_s3.ts";
 import { loadAverage, machineFacts, makeDatabase, note, print, scratchDir } from "./harness.ts";
 import { findLitestream03, findLitestream05, litestreamVersion, privateCopy } from "./peers.ts";
 import { clockTicksPerSecond, ownFdLimits } from "./proc_stats.ts";
-import { type ToolId, walsyncCommand } from "./replicators.ts";
+import { type ToolId, WALSYNC_V8_FLAGS, walsyncCommand } from "./replicators.ts";
 import {
   COMPARE_HELP,
   type CompareOptions,
@@ -79,14 +79,18 @@ async function main(): Promise<void> {
   const toolNames: CompareRun["tools"] = {
     walsync: options.walsyncBin
       ? `compiled: ${options.walsyncBin}`
-      : "deno run -A mod.ts from this checkout",
+      : `deno run -A ${
+        options.plainV8 ? "" : `--v8-flags=${WALSYNC_V8_FLAGS} `
+      }mod.ts from this checkout`,
     "litestream-0.5.17": null,
     "litestream-0.3.13": null,
   };
   if (wanted.has("walsync")) {
     commands.walsync = options.walsyncBin
       ? [privateCopy(options.walsyncBin, `${scratch}/bin`, "walsync")]
-      : walsyncCommand(privateCopy(Deno.execPath(), `${scratch}/bin`, "deno"));
+      : walsyncCommand(privateCopy(Deno.execPath(), `${scratch}/bin`, "deno"), {
+        plainV8: options.plainV8,
+      });
   }
   for (const id of ["litestream-0.5.17", "litestream-0.3.13"] as const) {
     const lookup = peers[id];

@@ -68,9 +68,14 @@ export interface Launched {
 }
 
 /** The walsync command from this checkout: `deno run -A mod.ts` with the given Deno. */
-export function walsyncCommand(deno: string): string[] {
-  return [deno, "run", "-A", MOD_PATH];
+export function walsyncCommand(deno: string, options: { plainV8?: boolean } = {}): string[] {
+  // As `deno task walsync` and the compiled binary run it (see the README's "Memory").
+  const v8 = options.plainV8 ? [] : [`--v8-flags=${WALSYNC_V8_FLAGS}`];
+  return [deno, "run", "-A", ...v8, MOD_PATH];
 }
+
+/** The V8 flags walsync ships with (deno.json's walsync and compile tasks). */
+export const WALSYNC_V8_FLAGS = "--max-semi-space-size=1";
 
 /** The replica root one level down (walsync's per-database runs). */
 export function subRoot(root: ReplicaRoot, name: string): ReplicaRoot {

@@ -50,6 +50,8 @@ export interface CompareOptions {
   variants: VariantId[];
   maxProcesses: number;
   settleSeconds: number;
+  /** Run walsync without its shipped V8 flags. */
+  plainV8: boolean;
   /** After catch-up, with the writer running, before the window (steady state). */
   warmupSeconds: number;
   catchUpSeconds: number;
@@ -88,6 +90,8 @@ whether the last write of each written database did. Markdown on stdout, progres
   --sync-interval S      every tool's sync interval in seconds (default ${DEFAULT_SYNC_INTERVAL_SECONDS})
   --walsync-bin PATH     a compiled walsync (deno task compile) instead of deno run -A mod.ts
   --no-install           do not install missing Litestream peers, only say how
+  --plain-v8             run walsync without the V8 flags it ships with (deno.json's walsync
+                         and compile tasks: --max-semi-space-size=1)
   --json                 one JSON document on stdout instead of markdown
 `;
 
@@ -131,6 +135,7 @@ export function parseCompareArgs(args: string[]): CompareOptions {
         "sync-interval": { type: "string" },
         "walsync-bin": { type: "string" },
         "no-install": { type: "boolean" },
+        "plain-v8": { type: "boolean" },
         json: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -181,6 +186,7 @@ export function parseCompareArgs(args: string[]): CompareOptions {
     ),
     syncIntervalSeconds: number("sync-interval", v["sync-interval"], DEFAULT_SYNC_INTERVAL_SECONDS),
     install: !(v["no-install"] ?? false),
+    plainV8: v["plain-v8"] ?? false,
     walsyncBin: v["walsync-bin"] ?? null,
     help: v.help ?? false,
   };
