@@ -165,7 +165,7 @@ async function updateInPlace(
 ): Promise<boolean> {
   let file: Deno.FsFile;
   try {
-    file = await Deno.open(path, { read: true, write: true });
+    file = Deno.openSync(path, { read: true, write: true });
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return false;
     throw error;
@@ -173,8 +173,8 @@ async function updateInPlace(
   try {
     // Entries past a cut must read as zero even where the table has grown again since.
     const cutTo = state.pages.cutTo;
-    if (cutTo !== null) await file.truncate(HEADER_BYTES + cutTo * ENTRY_BYTES);
-    await file.truncate(HEADER_BYTES + state.commit * ENTRY_BYTES);
+    if (cutTo !== null) file.truncateSync(HEADER_BYTES + cutTo * ENTRY_BYTES);
+    file.truncateSync(HEADER_BYTES + state.commit * ENTRY_BYTES);
     const run = new Uint8Array(Math.min(ENTRY_RUN_BYTES, dirty.length * ENTRY_BYTES));
     const view = new DataView(run.buffer);
     for (let i = 0; i < dirty.length;) {
@@ -187,12 +187,12 @@ async function updateInPlace(
         count++;
         i++;
       }
-      await file.seek(HEADER_BYTES + (first - 1) * ENTRY_BYTES, Deno.SeekMode.Start);
+      file.seekSync(HEADER_BYTES + (first - 1) * ENTRY_BYTES, Deno.SeekMode.Start);
       await writeChunk(file, run.subarray(0, count * ENTRY_BYTES));
     }
     // One sync for entries and header: a crash that keeps one and loses the other leaves a
     // table whose XOR is not the header's checksum, refused on load (a snapshot follows).
-    await file.seek(0, Deno.SeekMode.Start);
+    file.seekSync(0, Deno.SeekMode.Start);
     await writeChunk(file, encodeHeader(state));
     await file.sync();
     return true;
@@ -202,10 +202,11 @@ async function updateInPlace(
 }
 
 /** The saved state, or null if there is none yet. */
+// deno-lint-ignore require-await
 export async function loadState(path: string): Promise<ReplicaState | null> {
   let bytes: Uint8Array;
   try {
-    bytes = await Deno.readFile(path);
+    bytes = Deno.readFileSync(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return null;
     throw error;

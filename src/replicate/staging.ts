@@ -256,21 +256,25 @@ export class Staging {
       new TextEncoder().encode(JSON.stringify(meta)),
       { syncDir: false, mode: this.fileMode },
     );
-    await Deno.rename(temp, path);
+    Deno.renameSync(temp, path);
     await syncDirectory(`${this.dir}/${PENDING}`);
     return staged;
   }
 
-  /** Staged files in upload order: by MaxTXID, level 0 before snapshots. */
+  /**
+   * Staged files in upload order: by MaxTXID, level 0 before snapshots. Synchronous reads of a
+   * small directory: cheaper than Deno's asynchronous operations (see durable.ts).
+   */
+  // deno-lint-ignore require-await
   async list(): Promise<StagedFile[]> {
     const files: StagedFile[] = [];
-    for await (const entry of Deno.readDir(`${this.dir}/${PENDING}`)) {
+    for (const entry of Deno.readDirSync(`${this.dir}/${PENDING}`)) {
       const match = PENDING_NAME.exec(entry.name);
       if (!match) continue;
       const path = `${this.dir}/${PENDING}/${entry.name}`;
       let meta: { sha256: string; databaseChecksum: string; createdAt: string };
       try {
-        meta = JSON.parse(await Deno.readTextFile(`${path}${META_SUFFIX}`));
+        meta = JSON.parse(Deno.readTextFileSync(`${path}${META_SUFFIX}`));
       } catch (error) {
         // Staging writes the metadata before the file appears: a file without it (or with
         // unreadable metadata) was never completely staged. Anything else (no file descriptor
@@ -278,7 +282,7 @@ export class Staging {
         if (!(error instanceof Deno.errors.NotFound) && !(error instanceof SyntaxError)) {
           throw error;
         }
-        await Deno.remove(path).catch(() => {});
+        removeQuietly(path);
         continue;
       }
       files.push({
@@ -286,7 +290,7 @@ export class Staging {
         minTxid: parseInt(match[2], 16),
         maxTxid: parseInt(match[3], 16),
         path,
-        sizeBytes: (await Deno.stat(path)).size,
+        sizeBytes: Deno.statSync(path).size,
         sha256: meta.sha256,
         databaseChecksum: BigInt(`0x${meta.databaseChecksum}`),
         createdAt: new Date(meta.createdAt),
@@ -296,9 +300,10 @@ export class Staging {
   }
 
   /** Removes a staged file after upload, or because it was never acknowledged. */
+  // deno-lint-ignore require-await
   async remove(file: StagedFile): Promise<void> {
-    await Deno.remove(`${file.path}${META_SUFFIX}`).catch(() => {});
-    await Deno.remove(file.path).catch(() => {});
+    removeQuietly(`${file.path}${META_SUFFIX}`);
+    removeQuietly(file.path);
   }
 
   close(): void {
@@ -403,4 +408,11 @@ class HashingWriter {
     }
     this.#buffer = new Uint8Array(WRITE_BUFFER_BYTES);
   }
+}
+
+/** Removes `path` if it is there. */
+function removeQuietly(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch { /* gone already */ }
 }

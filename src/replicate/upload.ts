@@ -12,6 +12,9 @@ import { replicaMaxTxid, replicaMismatch } from "./reconcile.ts";
 import { takeSnapshot } from "./snapshot.ts";
 import type { StagedFile } from "./staging.ts";
 
+/** Staged files up to this size are read into memory to upload; larger ones stream. */
+export const DEFAULT_READ_WHOLE_BYTES = 1024 * 1024;
+
 /** The replica's side as a replicator knows it. */
 export interface ReplicaProgress {
   /** The highest TXID known to be in the replica. */
@@ -57,7 +60,11 @@ export async function uploadStaged(
   ctx.pending.bytes = staged.reduce((n, f) => n + f.sizeBytes, 0);
   for (const file of files) {
     signal?.throwIfAborted();
-    const body = (await Deno.open(file.path, { read: true })).readable;
+    // Small files (nearly every batch) are read whole: one synchronous read instead of a
+    // stream of asynchronous ones.
+    const body = file.sizeBytes <= DEFAULT_READ_WHOLE_BYTES
+      ? Deno.readFileSync(file.path)
+      : Deno.openSync(file.path, { read: true }).readable;
     try {
       await ctx.client.writeFile(ctx.name, file, body, {
         sha256: file.sha256,
@@ -67,7 +74,7 @@ export async function uploadStaged(
         fileMode: ctx.staging.fileMode,
       }, signal);
     } catch (error) {
-      await body.cancel().catch(() => {});
+      if (!(body instanceof Uint8Array)) await body.cancel().catch(() => {});
       throw error;
     }
     await ctx.staging.remove(file);

@@ -153,7 +153,7 @@ export class FileReplicaClient implements ReplicaClient {
     const dir = path.slice(0, path.lastIndexOf("/"));
     const mode = metadata.fileMode;
     if (mode === undefined) {
-      await Deno.mkdir(dir, { recursive: true });
+      Deno.mkdirSync(dir, { recursive: true });
     } else {
       // The replica root is shared by every database: only the database's own directories
       // (`<name>/ltx/<level>`) take its mode.
