@@ -3,11 +3,14 @@ import { WalsyncError } from "../../errors.ts";
 import { formatLtxFilename } from "../../ltx/ltx_header.ts";
 import {
   compareLtxFiles,
+  type ListFilesOptions,
+  listFilesOptions,
   type LtxFileInfo,
   type LtxFileKey,
   type LtxFileMetadata,
   readAll,
   type ReplicaClient,
+  sortsAfter,
 } from "../replica_client.ts";
 import { validateReplicaName } from "../replica_path.ts";
 
@@ -32,9 +35,14 @@ export class MemoryReplicaClient implements ReplicaClient {
   }
 
   // deno-lint-ignore require-await
-  async listFiles(name: string, level: number): Promise<LtxFileInfo[]> {
+  async listFiles(
+    name: string,
+    level: number,
+    options?: AbortSignal | ListFilesOptions,
+  ): Promise<LtxFileInfo[]> {
+    const { startAfter } = listFilesOptions(options);
     const files = [...this.#dir(name, level).values()].map((f) => ({ ...f.info }));
-    return files.sort(compareLtxFiles);
+    return files.filter((f) => sortsAfter(f, startAfter)).sort(compareLtxFiles);
   }
 
   // deno-lint-ignore require-await
