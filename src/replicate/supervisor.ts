@@ -558,7 +558,9 @@ export class Supervisor {
     if (!replicator) {
       throw new WalsyncError(`"${slot.name}" is not replicated now: ${slot.status().problem}`);
     }
-    const { txid } = await replicator.snapshot("requested by walsync snapshot");
+    const { txid } = await replicator.snapshot("requested by walsync snapshot", {
+      scheduled: true,
+    });
     const checksum = formatChecksum(replicator.databaseChecksum);
     while (slot.uploading) await sleep(UPLOAD_POLL_MS);
     await this.#upload(slot, true);
