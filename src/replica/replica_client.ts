@@ -4,6 +4,21 @@
  * interchangeable; each backend decides how a (database, level, TXID range) maps to a key.
  */
 
+import { WalsyncError } from "../errors.ts";
+
+/** A stored file that is not there (deleted since it was listed, e.g. by retention). */
+export class ReplicaFileNotFoundError extends WalsyncError {
+  readonly fileNotFound = true;
+}
+
+/** True for an error saying that a replica file does not exist, from any backend. */
+export function isFileNotFound(error: unknown): boolean {
+  for (let e = error; e instanceof Error; e = e.cause) {
+    if ((e as { fileNotFound?: unknown }).fileNotFound === true) return true;
+  }
+  return false;
+}
+
 /** What is known about one stored LTX file, from the listing plus its metadata. */
 export interface LtxFileInfo {
   level: number;
@@ -48,6 +63,12 @@ export interface ListFilesOptions {
   signal?: AbortSignal;
   /** List only files that sort after this key (its level is ignored). */
   startAfter?: LtxFileKey;
+  /**
+   * False: the listing alone, without reading each object's metadata where that costs a
+   * request (S3 HEADs): `createdAt` may then be the store's write time, and `sha256` and
+   * `databaseChecksum` may be missing. Default true.
+   */
+  metadata?: boolean;
 }
 
 /** The options of a `listFiles` call, whichever shape the caller passed. */

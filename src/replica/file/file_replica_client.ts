@@ -7,7 +7,7 @@
  * `fileMode` (the database's), a write gives it to the file and its metadata, and makes the
  * database's directories readable by no one the database file is not (`directoryModeFor`).
  */
-import { ChecksumMismatchError, WalsyncError } from "../../errors.ts";
+import { ChecksumMismatchError } from "../../errors.ts";
 import { formatLtxFilename, parseLtxFilename } from "../../ltx/ltx_header.ts";
 import {
   compareLtxFiles,
@@ -17,6 +17,7 @@ import {
   type LtxFileKey,
   type LtxFileMetadata,
   type ReplicaClient,
+  ReplicaFileNotFoundError,
   sortsAfter,
 } from "../replica_client.ts";
 import { type StoredMetadata, validateReplicaName } from "../replica_path.ts";
@@ -143,7 +144,9 @@ export class FileReplicaClient implements ReplicaClient {
       file = await Deno.open(path, { read: true });
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) {
-        throw new WalsyncError(`Replica file "${path}" does not exist`, { cause: error });
+        throw new ReplicaFileNotFoundError(`Replica file "${path}" does not exist`, {
+          cause: error,
+        });
       }
       throw error;
     }

@@ -1,5 +1,4 @@
 /** A replica held in memory, for tests: same semantics as the durable backends. */
-import { WalsyncError } from "../../errors.ts";
 import { formatLtxFilename } from "../../ltx/ltx_header.ts";
 import {
   compareLtxFiles,
@@ -10,6 +9,7 @@ import {
   type LtxFileMetadata,
   readAll,
   type ReplicaClient,
+  ReplicaFileNotFoundError,
   sortsAfter,
 } from "../replica_client.ts";
 import { validateReplicaName } from "../replica_path.ts";
@@ -53,7 +53,7 @@ export class MemoryReplicaClient implements ReplicaClient {
   ): Promise<ReadableStream<Uint8Array>> {
     const file = this.#dir(name, key.level).get(formatLtxFilename(key.minTxid, key.maxTxid));
     if (!file) {
-      throw (new WalsyncError(
+      throw (new ReplicaFileNotFoundError(
         `Replica file "${name}/${key.level}/${
           formatLtxFilename(key.minTxid, key.maxTxid)
         }" does not exist`,

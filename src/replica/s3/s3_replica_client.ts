@@ -190,7 +190,7 @@ export class S3ReplicaClient implements ReplicaClient {
     level: number,
     options?: AbortSignal | ListFilesOptions,
   ): Promise<LtxFileInfo[]> {
-    const { signal, startAfter } = listFilesOptions(options);
+    const { signal, startAfter, metadata } = listFilesOptions(options);
     const prefix = levelKeyPrefix(this.prefix, name, level);
     const listed: ListedLtxObject[] = [];
     const after = startAfter ? ltxFileKey(this.prefix, name, { ...startAfter, level }) : undefined;
@@ -204,6 +204,7 @@ export class S3ReplicaClient implements ReplicaClient {
         info: { level, ...range, sizeBytes: object.sizeBytes, createdAt: object.lastModified },
       });
     }
+    if (metadata === false) return this.#metadata.completeCached(listed).sort(compareLtxFiles);
     return (await this.#metadata.complete(listed, signal)).sort(compareLtxFiles);
   }
 
