@@ -11,7 +11,6 @@ import type { ConfigProblem, DatabaseEntry, WalsyncConfig } from "./config_file.
 import {
   checkEnum,
   checkHttpUrl,
-  checkInteger,
   checkStorageClass,
   checkValue,
   describeValue,
