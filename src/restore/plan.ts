@@ -75,7 +75,9 @@ export function planRestore(files: LtxFileInfo[], target: RestoreTarget): Restor
       if (f.minTxid > at + 1 || f.maxTxid <= at) continue;
       if (
         !next || f.maxTxid > next.maxTxid ||
-        (f.maxTxid === next.maxTxid && f.minTxid > next.minTxid)
+        (f.maxTxid === next.maxTxid && f.minTxid > next.minTxid) ||
+        // The same range at a higher level: the one compaction keeps (Litestream's tie rule).
+        (f.maxTxid === next.maxTxid && f.minTxid === next.minTxid && f.level > next.level)
       ) next = f;
     }
     if (!next) {
