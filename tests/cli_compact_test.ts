@@ -66,6 +66,14 @@ test("compact prints its plan without touching the replica, and --force carries 
     assert.deepEqual(levelFiles(dir, 0), before, "a dry run changes nothing");
     assert.deepEqual(levelFiles(dir, 1), []);
 
+    // verify notes the files no retained position needs, without failing.
+    const verify = await runWalsync(["verify", "app.db", "-b", replica, "--json", ...RETENTION]);
+    assert.equal(verify.code, 0, verify.stderr);
+    assert.match(
+      JSON.parse(verify.stdout).notes.join("\n"),
+      /\d+ files no retained position needs \("walsync compact --force" deletes them\): level 0 /,
+    );
+
     const json = await runWalsync(["compact", "app.db", "-b", replica, "--json", ...RETENTION]);
     assert.equal(json.code, 0, json.stderr);
     const report = JSON.parse(json.stdout);
