@@ -66,14 +66,6 @@ test("compact prints its plan without touching the replica, and --force carries 
     assert.deepEqual(levelFiles(dir, 0), before, "a dry run changes nothing");
     assert.deepEqual(levelFiles(dir, 1), []);
 
-    // verify notes the files no retained position needs, without failing.
-    const verify = await runWalsync(["verify", "app.db", "-b", replica, "--json", ...RETENTION]);
-    assert.equal(verify.code, 0, verify.stderr);
-    assert.match(
-      JSON.parse(verify.stdout).notes.join("\n"),
-      /\d+ files no retained position needs \("walsync compact --force" deletes them\): level 0 /,
-    );
-
     const json = await runWalsync(["compact", "app.db", "-b", replica, "--json", ...RETENTION]);
     assert.equal(json.code, 0, json.stderr);
     const report = JSON.parse(json.stdout);
@@ -104,6 +96,30 @@ test("compact prints its plan without touching the replica, and --force carries 
 
     const again = await runWalsync(["compact", "app.db", "-b", replica, ...RETENTION]);
     assert.match(again.stdout, /nothing to do/);
+
+    // New level-0 files compacted under a 1h window stay; verify with no window notes them.
+    for (let i = 0; i < 2; i++) {
+      app.exec(`INSERT INTO t (v) VALUES ('more ${i}')`);
+      assert.equal((await runWalsync(["watch", `${dir}/app.db`, "-b", replica, "--once"])).code, 0);
+    }
+    const keep = await runWalsync([
+      "compact",
+      "app.db",
+      "-b",
+      replica,
+      "--force",
+      ...RETENTION,
+      "--pitr",
+      "1h",
+    ]);
+    assert.equal(keep.code, 0, keep.stderr);
+    // verify notes the files no retained position needs, without failing.
+    const verify = await runWalsync(["verify", "app.db", "-b", replica, "--json", ...RETENTION]);
+    assert.equal(verify.code, 0, verify.stderr);
+    assert.match(
+      JSON.parse(verify.stdout).notes.join("\n"),
+      /\d+ files no retained position needs \("walsync compact --force" deletes them\): level \d /,
+    );
   } finally {
     app.close();
   }
