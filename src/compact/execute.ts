@@ -6,7 +6,9 @@
  */
 import { WalsyncError } from "../errors.ts";
 import type { PageEncoding } from "../ltx/ltx_encoder.ts";
-import type { LtxFileInfo, ReplicaClient } from "../replica/replica_client.ts";
+import { chunksOf } from "../ltx/byte_reader.ts";
+import { type LtxFileInfo, readAll, type ReplicaClient } from "../replica/replica_client.ts";
+import { MERGE_BUFFER_INPUT_BYTES } from "./policy.ts";
 import { mergeLtx } from "./merge.ts";
 import { Spool } from "./spool.ts";
 
@@ -29,12 +31,21 @@ export async function executeMerge(
 ): Promise<LtxFileInfo> {
   if (inputs.length === 0) throw new WalsyncError("A merge needs at least one input file");
   const readers: ReadableStreamDefaultReader<Uint8Array>[] = [];
+  const sources: AsyncIterable<Uint8Array>[] = [];
   const spool = new Spool({ memoryBytes: options.spoolMemoryBytes, tempDir: options.tempDir });
   try {
     for (const input of inputs) {
-      readers.push((await client.openFile(name, input, { signal: options.signal })).getReader());
+      const stream = await client.openFile(name, input, { signal: options.signal });
+      if (input.sizeBytes <= MERGE_BUFFER_INPUT_BYTES) {
+        // Small: read whole now, so its connection is free for the next one.
+        sources.push(chunksOf(await readAll(stream)));
+      } else {
+        const reader = stream.getReader();
+        readers.push(reader);
+        sources.push(chunksFrom(reader));
+      }
     }
-    const outcome = await mergeLtx(readers.map(chunksFrom), (chunk) => spool.write(chunk), {
+    const outcome = await mergeLtx(sources, (chunk) => spool.write(chunk), {
       pageEncoding: options.pageEncoding,
       signal: options.signal,
     });
