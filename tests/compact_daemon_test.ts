@@ -8,6 +8,8 @@ import type { CompactionPolicy } from "../src/compact/policy.ts";
 import { FileReplicaClient } from "../src/replica/file/file_replica_client.ts";
 import type { LtxFileInfo, LtxFileKey, ReplicaClient } from "../src/replica/replica_client.ts";
 import { Supervisor } from "../src/replicate/supervisor.ts";
+import { S3ReplicaClient } from "../src/replica/s3/s3_replica_client.ts";
+import { s3TestTargets, stopS3ServersAfterTests, testReplicaOptions } from "./support/s3_server.ts";
 import { listAllFiles, restore } from "../src/restore/apply.ts";
 import { dumpDatabase, integrityCheck, openWalDatabase } from "./support/sqlite.ts";
 
@@ -60,9 +62,9 @@ async function restoredDump(client: ReplicaClient, dir: string) {
   }
 }
 
-Deno.test("watch compacts into levels 1 and 2, prunes level 0, and then an idle database costs nothing", async () => {
-  await withDir(async (dir) => {
-    const client = counting(new FileReplicaClient(`${dir}/replica`));
+async function compactsAndIdles(dir: string, inner: ReplicaClient): Promise<void> {
+  {
+    const client = counting(inner);
     const supervisor = new Supervisor({ client, watch: false, compaction: policy });
     const app = openWalDatabase(`${dir}/app.db`);
     app.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
@@ -116,7 +118,26 @@ Deno.test("watch compacts into levels 1 and 2, prunes level 0, and then an idle 
       await supervisor.stop();
       app.close();
     }
-  });
+  }
+}
+
+Deno.test("watch compacts into levels 1 and 2, prunes level 0, and then an idle database costs nothing (file)", async () => {
+  await withDir((dir) => compactsAndIdles(dir, new FileReplicaClient(`${dir}/replica`)));
+});
+
+const s3 = s3TestTargets()[0];
+Deno.test({
+  name: `the same on S3 (${s3.label})`,
+  ignore: s3.ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const server = await s3.start();
+    const client = new S3ReplicaClient(
+      testReplicaOptions(server, { prefix: `compact-${crypto.randomUUID()}` }),
+    );
+    await withDir((dir) => compactsAndIdles(dir, client));
+  },
 });
 
 Deno.test("a restore whose planned file vanished (retention racing it) plans again once", async () => {
@@ -161,3 +182,5 @@ Deno.test("a restore whose planned file vanished (retention racing it) plans aga
     app.close();
   });
 });
+
+stopS3ServersAfterTests();
