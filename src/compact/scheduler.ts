@@ -24,6 +24,8 @@ interface DatabaseCompaction {
   /** The staging directory, where a released database keeps its index. */
   dir: string | null;
   index: LevelIndex | null;
+  /** Uploads while the index was not in memory: added when it is loaded or taken back. */
+  unindexed: LtxFileInfo[];
   /**
    * Per level (index 0 = level 1): since when it has been pending (an upload after it last
    * ran), or null. It runs at the first wall-clock boundary after that.
@@ -73,7 +75,8 @@ export class CompactionScheduler {
   shipped(name: string, dir: string | null, info: LtxFileInfo): void {
     if (!this.enabled) return;
     const db = this.#database(name, dir);
-    db.index?.add(info);
+    if (db.index) db.index.add(info);
+    else db.unindexed.push(info);
     const now = this.#now();
     db.pendingSince = db.pendingSince.map((since) => since ?? now);
     db.shippedAtMs = now;
@@ -129,6 +132,7 @@ export class CompactionScheduler {
         name,
         dir,
         index: null,
+        unindexed: [],
         pendingSince: this.policy.levelIntervalsMs.map(() => null),
         shippedAtMs: 0,
         running: false,
@@ -178,6 +182,8 @@ export class CompactionScheduler {
         );
         this.#log.debug("listed the replica for compaction", { db: db.name, files: db.index.size });
       }
+      for (const info of db.unindexed) db.index.add(info);
+      db.unindexed = [];
       const report = await runMaintenance(this.#client, db.name, db.index, {
         nowMs: now,
         policy: this.policy,

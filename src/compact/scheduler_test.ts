@@ -138,3 +138,44 @@ Deno.test("a failed pass is logged as a warning and retried later; the index is 
   ]);
   assert.ok(lines.some((l) => JSON.parse(l).msg === "listed the replica for compaction"));
 });
+
+Deno.test("a released database keeps its index on disk, and uploads meanwhile are not lost", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const client = new Flaky();
+    let now = 3_000_000_001_000;
+    const scheduler = new CompactionScheduler({ client, policy, now: () => now });
+    const ship = async (txid: number) => {
+      const info = await client.writeFile(
+        "app.db",
+        { level: 0, minTxid: txid, maxTxid: txid },
+        ltx(txid, now),
+        {
+          sha256: "0".repeat(64),
+          databaseChecksum: 0x8000000000000000n | BigInt(txid),
+          createdAt: new Date(now),
+        },
+      );
+      scheduler.shipped("app.db", dir, info);
+    };
+    for (let txid = 1; txid <= 3; txid++) await ship(txid);
+    now += 10_000;
+    scheduler.pump();
+    await scheduler.idle();
+    assert.equal(scheduler.indexSize("app.db")! > 0, true);
+    scheduler.release("app.db");
+    assert.equal(scheduler.indexSize("app.db"), null, "not in memory once released");
+    assert.ok(Deno.statSync(`${dir}/compaction-index.json`).isFile);
+
+    await ship(4);
+    await ship(5);
+    client.calls = 0;
+    now += 10_000;
+    scheduler.pump();
+    await scheduler.idle();
+    const level1 = (await client.listFiles("app.db", 1)).map((f) => `${f.minTxid}-${f.maxTxid}`);
+    assert.deepEqual(level1, ["2-3", "4-5"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
