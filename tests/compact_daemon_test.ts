@@ -11,6 +11,7 @@ import { Supervisor } from "../src/replicate/supervisor.ts";
 import { S3ReplicaClient } from "../src/replica/s3/s3_replica_client.ts";
 import { s3TestTargets, stopS3ServersAfterTests, testReplicaOptions } from "./support/s3_server.ts";
 import { listAllFiles, restore } from "../src/restore/apply.ts";
+import { verifyReplica } from "../src/restore/verify.ts";
 import { dumpDatabase, integrityCheck, openWalDatabase } from "./support/sqlite.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -93,6 +94,9 @@ async function compactsAndIdles(dir: string, inner: ReplicaClient): Promise<void
       assert.deepEqual(levels(files, 1), ["7-7"], "older level-1 files were merged into level 2");
       assert.deepEqual(levels(files, 2), ["2-6", "7-7"]);
       assert.deepEqual(await restoredDump(client, dir), dumpDatabase(app));
+      // verify walks the compacted replica: every object, every retained position's chain.
+      const report = await verifyReplica({ client: inner, name: "app.db", policy });
+      assert.deepEqual(report.problems, []);
 
       // Idle: no request at all, however many passes come due.
       client.calls.length = 0;
