@@ -18,6 +18,8 @@ export interface ExecuteMergeOptions {
   tempDir?: string;
   /** Output bytes held in memory before spilling to a temp file. */
   spoolMemoryBytes?: number;
+  /** Permission bits for a file replica (default: the inputs'; the database's in the daemon). */
+  fileMode?: number;
   signal?: AbortSignal;
 }
 
@@ -55,13 +57,16 @@ export async function executeMerge(
       undefined;
     const { body, sizeBytes, sha256 } = await spool.finish();
     const key = { level, minTxid: header.minTxid, maxTxid: header.maxTxid };
+    const fileMode = options.fileMode ?? inputs.find((f) => f.fileMode !== undefined)?.fileMode;
     try {
-      return await client.writeFile(name, key, body, {
+      const stored = await client.writeFile(name, key, body, {
         sha256,
         databaseChecksum,
         createdAt: new Date(header.timestampMs),
         sizeBytes,
+        fileMode,
       }, options.signal);
+      return client.kind === "file" && fileMode !== undefined ? { ...stored, fileMode } : stored;
     } catch (error) {
       if (!(body instanceof Uint8Array)) await body.cancel().catch(() => {});
       throw error;

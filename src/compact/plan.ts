@@ -183,6 +183,7 @@ function mergeOf(level: number, inputs: LtxFileInfo[]): PlannedMerge {
       sizeBytes: inputs.reduce((n, f) => n + f.sizeBytes, 0),
       createdAt: last.createdAt,
       databaseChecksum: last.databaseChecksum,
+      fileMode: inputs.find((f) => f.fileMode !== undefined)?.fileMode,
     },
   };
 }

@@ -37,6 +37,8 @@ interface DatabaseCompaction {
   failures: number;
   retryAtMs: number;
   released: boolean;
+  /** The database's permission bits, for merged files in a file replica. */
+  fileMode: number | undefined;
 }
 
 export interface SchedulerOptions {
@@ -72,9 +74,10 @@ export class CompactionScheduler {
   }
 
   /** The daemon stored `info` for `name` (an upload from staging). */
-  shipped(name: string, dir: string | null, info: LtxFileInfo): void {
+  shipped(name: string, dir: string | null, info: LtxFileInfo, fileMode?: number): void {
     if (!this.enabled) return;
     const db = this.#database(name, dir);
+    if (fileMode !== undefined) db.fileMode = fileMode;
     if (db.index) db.index.add(info);
     else db.unindexed.push(info);
     const now = this.#now();
@@ -139,6 +142,7 @@ export class CompactionScheduler {
         failures: 0,
         retryAtMs: 0,
         released: false,
+        fileMode: undefined,
       };
       this.#databases.set(name, db);
     }
@@ -190,6 +194,7 @@ export class CompactionScheduler {
         dueLevels: due,
         pageEncoding: this.#options.pageEncoding,
         tempDir: db.dir ?? undefined,
+        fileMode: db.fileMode,
         signal,
         logger: this.#log,
       });

@@ -31,6 +31,8 @@ export interface LtxFileInfo {
   sha256?: string;
   /** Rolling database checksum after applying this file, when recorded (walsync always does). */
   databaseChecksum?: bigint;
+  /** File replica (POSIX): the stored file's permission bits (a compaction gives them on). */
+  fileMode?: number;
 }
 
 /** Metadata walsync records with every object. */

@@ -77,7 +77,7 @@ export interface ReplicatorOptions {
   /** Why the database is opened again (its file was replaced), for the snapshot's reason. */
   reopenedBecause?: string;
   /** Told of every file stored in the replica (compaction keeps its index with it). */
-  onUploaded?: (info: LtxFileInfo) => void;
+  onUploaded?: (info: LtxFileInfo, fileMode?: number) => void;
 }
 
 /** The database's path names another file now, or none: this replicator has let go of it. */

@@ -278,7 +278,7 @@ export class Supervisor {
         }),
         ...extra,
         onUploaded: this.#compaction
-          ? (info) => this.#compaction?.shipped(slot.name, slot.stagingDir, info)
+          ? (info, mode) => this.#compaction?.shipped(slot.name, slot.stagingDir, info, mode)
           : undefined,
         watchedPath: slot.path,
         name: slot.name,

@@ -82,7 +82,7 @@ export async function uploadStaged(
       if (!(body instanceof Uint8Array)) await body.cancel().catch(() => {});
       throw error;
     }
-    ctx.onUploaded?.(stored);
+    ctx.onUploaded?.(stored, ctx.staging.fileMode);
     await ctx.staging.remove(file);
     ctx.pending.count--;
     ctx.pending.bytes -= file.sizeBytes;

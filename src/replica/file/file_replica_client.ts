@@ -120,6 +120,7 @@ export class FileReplicaClient implements ReplicaClient {
         sizeBytes: stat.size,
         createdAt: stat.mtime ?? new Date(0),
       };
+      if (stat.mode !== null) info.fileMode = stat.mode & 0o777;
       const meta = await readMetadata(`${dir}/${entry.name}${META_SUFFIX}`);
       if (meta) {
         info.sha256 = meta.sha256;
