@@ -304,7 +304,10 @@ async function checkRetention(
           cause: error,
         });
       }
-      assert.match(error.message, /TXID \d+ is missing|no longer holds|no snapshot/);
+      assert.match(
+        error.message,
+        /TXID \d+ is missing|is not restorable|no longer holds|no snapshot/,
+      );
       refused++;
     }
     if (seen.get(txid)! < cutoff - 12_000) old++;
