@@ -58,7 +58,8 @@ export const COMPACTION_FLAGS_HELP = `      --compaction-levels LIST
                           30s,5m,1h as Litestream; "off" keeps every level-0 file)
       --pitr D            Every position this far back stays restorable (default 24h)
       --retain-hourly N   Snapshots kept beyond the window: the newest of each of the last
-      --retain-daily N    N hours, days, ISO weeks, months (defaults 24, 7, 12, 12)
+      --retain-daily N    N hours, days, ISO weeks, months that have one (UTC; as restic's
+                          --keep-hourly etc.; defaults 24, 7, 12, 12)
       --retain-weekly N
       --retain-monthly N
       --l0-linger D       Level-0 files stay at least D after they were written, for
