@@ -37,6 +37,8 @@ interface DatabaseCompaction {
   failures: number;
   retryAtMs: number;
   released: boolean;
+  /** The notes of the last pass (a lasting condition is warned about once, then at debug). */
+  notes: string;
   /** The database's permission bits, for merged files in a file replica. */
   fileMode: number | undefined;
 }
@@ -142,6 +144,7 @@ export class CompactionScheduler {
         failures: 0,
         retryAtMs: 0,
         released: false,
+        notes: "",
         fileMode: undefined,
       };
       this.#databases.set(name, db);
@@ -204,7 +207,15 @@ export class CompactionScheduler {
       }
       db.failures = 0;
       db.retryAtMs = 0;
-      for (const note of report.notes) this.#log.warn(note, { db: db.name });
+      const notes = report.notes.join("\n");
+      for (const note of report.notes) {
+        if (notes !== db.notes) this.#log.warn(note, { db: db.name });
+        else this.#log.debug(note, { db: db.name });
+      }
+      if (notes === "" && db.notes !== "") {
+        this.#log.info("compaction continues normally again", { db: db.name });
+      }
+      db.notes = notes;
       if (report.merges.length > 0 || report.deletions.length > 0) {
         this.#log.debug("compaction pass", {
           db: db.name,
