@@ -187,4 +187,50 @@ Deno.test("a restore whose planned file vanished (retention racing it) plans aga
   });
 });
 
+Deno.test({
+  name: `an S3 restore by TXID reads the metadata of the planned files only (${s3.label})`,
+  ignore: s3.ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const server = await s3.start();
+    const prefix = `heads-${crypto.randomUUID()}`;
+    await withDir(async (dir) => {
+      const writer = new S3ReplicaClient(testReplicaOptions(server, { prefix }));
+      // A 1 h window keeps every level-0 file: the listing has many more than the plan.
+      const supervisor = new Supervisor({
+        client: writer,
+        watch: false,
+        compaction: { ...policy, pitrMs: 3_600_000 },
+      });
+      const app = openWalDatabase(`${dir}/app.db`);
+      app.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
+      try {
+        await supervisor.add(`${dir}/app.db`, "app.db");
+        for (let i = 0; i < 12; i++) {
+          app.exec(`INSERT INTO t (v) VALUES ('row ${i}')`);
+          await supervisor.syncAll();
+        }
+        await sleep(1100);
+        await supervisor.compactDue();
+      } finally {
+        await supervisor.stop();
+      }
+      // A fresh client (no cached metadata), as a restore command is.
+      const reader = new S3ReplicaClient(testReplicaOptions(server, { prefix }));
+      const output = `${dir}/restored.db`;
+      const result = await restore({ client: reader, name: "app.db", output });
+      assert.ok(result.files.length < 5, `${result.files.length} files planned`);
+      assert.ok(
+        (reader.requestCounts.get("HeadObject") ?? 0) <= result.files.length,
+        `HEADs: ${reader.requestCounts.get("HeadObject")}`,
+      );
+      assert.ok(result.files.every((f) => f.sha256 !== undefined), "every object verified");
+      const db = new DatabaseSync(output);
+      assert.deepEqual(dumpDatabase(db), dumpDatabase(app));
+      db.close();
+      app.close();
+    });
+  },
+});
 stopS3ServersAfterTests();

@@ -5,8 +5,9 @@ import { Logger } from "../log.ts";
 import { formatTxid } from "../ltx/ltx_header.ts";
 import type { LtxFileInfo, ReplicaClient } from "../replica/replica_client.ts";
 import {
+  completePlan,
   type IntegrityCheck,
-  listAllFiles,
+  listForPlan,
   planBytes,
   restore,
   type RestoreOptions,
@@ -132,11 +133,11 @@ export async function restoreCommand(args: string[]): Promise<number> {
     return EXIT_OK;
   }
   if (dryRun) {
-    const files = await listAllFiles(client, name);
+    const files = await listForPlan(client, name, target);
     if (files.length === 0) {
       return noReplica(name, output, client, { ifReplicaExists, json, logger: baseLogger });
     }
-    const plan = planRestore(files, target);
+    const plan = await completePlan(client, name, planRestore(files, target));
     writeOut(
       json
         ? JSON.stringify(planJson(name, client, plan))
@@ -163,12 +164,12 @@ export async function restoreCommand(args: string[]): Promise<number> {
       force,
       logger: baseLogger.with({ db: name }),
     });
-    const files = await listAllFiles(client, name, signal);
+    const files = await listForPlan(client, name, target, signal);
     signal.throwIfAborted();
     if (files.length === 0) {
       return noReplica(name, output, client, { ifReplicaExists, json, logger: baseLogger });
     }
-    const plan = planRestore(files, target);
+    const plan = await completePlan(client, name, planRestore(files, target), signal);
     const result = await restoreWithProgress({
       client,
       name,

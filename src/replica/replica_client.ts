@@ -109,6 +109,13 @@ export interface ReplicaClient {
     options?: AbortSignal | ListFilesOptions,
   ): Promise<LtxFileInfo[]>;
 
+  /**
+   * One file's info with its metadata (S3: one HEAD), or null if it does not exist. Optional:
+   * where listings cost a request per object's metadata, a restore lists without it and asks
+   * only for the files it plans to read.
+   */
+  statFile?(name: string, key: LtxFileKey, signal?: AbortSignal): Promise<LtxFileInfo | null>;
+
   /** Reads a stored file, or the byte range `[offset, offset + length)` of it. */
   openFile(
     name: string,
