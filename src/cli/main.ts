@@ -15,6 +15,7 @@ Commands:
   watch          Replicate databases continuously (the daemon)
   restore        Rebuild a database from its replica, verified
   snapshot       Take a full snapshot of one database now
+  status         Ask the running daemon how each database stands (TXIDs, lag, errors)
   list           List the databases in a replica
   verify         Check every object of a database's replica and a full restore
   explain        Print the resolved configuration (walsync.toml + flags), do nothing
@@ -46,6 +47,10 @@ const MODULES: Record<string, () => Promise<CommandModule>> = {
   snapshot: async () => {
     const m = await import("./snapshot.ts");
     return { run: m.snapshotCommand, help: m.SNAPSHOT_HELP };
+  },
+  status: async () => {
+    const m = await import("./status.ts");
+    return { run: m.statusCommand, help: m.STATUS_HELP };
   },
   list: async () => {
     const m = await import("./list.ts");
