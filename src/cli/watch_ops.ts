@@ -54,9 +54,10 @@ export const OPS_FLAGS_HELP =
                           sync ([metrics] heartbeat_url; never logged)
       --heartbeat-interval D
                           How often the heartbeat may ping (default 1m)
-      --exec "CMD ARGS"   Run the application as a child once replication runs; SIGINT/
-                          SIGTERM go to it; when it exits, final sync and upload, then exit
-                          with its exit code (128+N if killed by signal N)`;
+      --exec CMD          Run the application CMD (one string, e.g. "/app/server -p 80";
+                          split like a shell would, no shell run) once replication runs;
+                          SIGINT/SIGTERM go to it; when it exits: final sync and upload,
+                          then exit with its exit code (128+N if killed by signal N)`;
 
 export interface OpsSettings {
   address: ListenAddress | null;
