@@ -134,3 +134,26 @@ async function exists(path: string): Promise<boolean> {
     return false;
   }
 }
+
+Deno.test("a database the application created is picked up and shipped before walsync exits", async () => {
+  await withDir(async (dir) => {
+    await Deno.mkdir(`${dir}/data`);
+    await Deno.writeTextFile(`${dir}/walsync.toml`, `[[databases]]\npath = "data/*.db"\n`);
+    const replica = `file://${dir}/replica`;
+    const watch = new WalsyncProcess([
+      "watch",
+      "--config",
+      `${dir}/walsync.toml`,
+      "-b",
+      replica,
+      "--exec",
+      execLine(`${dir}/data/app.db`, "exit:5"),
+    ]);
+    try {
+      assert.equal(await watch.exited(HANG_MS), 5, watch.stderr);
+      assert.deepEqual(await restoredEvents(dir, replica), ["exit 5"]);
+    } finally {
+      await watch.kill();
+    }
+  });
+});

@@ -226,7 +226,10 @@ export async function watchCommand(args: string[]): Promise<number> {
         removeGone: databases === null,
         logger,
       });
-      await ops.startChild(supervisor, controller);
+      // A database the application created since the last listing is shipped too.
+      const lastLook = () =>
+        addDiscovered(supervisor, discovery, failures, new AbortController().signal);
+      await ops.startChild(supervisor, controller, lastLook);
       await supervisor.run(controller.signal);
       await discovering;
     }

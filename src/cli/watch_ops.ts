@@ -196,9 +196,14 @@ export class WatchOps {
 
   /**
    * Exec mode: once replication runs, starts the child; its exit aborts `controller` (the
-   * final sync and upload follow). Does nothing without `--exec`.
+   * final sync and upload follow) after `beforeStop`. Does nothing without `--exec`.
    */
-  async startChild(supervisor: Supervisor, controller: AbortController): Promise<void> {
+  async startChild(
+    supervisor: Supervisor,
+    controller: AbortController,
+    /** Runs once the child exited, before the stop: e.g. one more look for new databases. */
+    beforeStop: () => Promise<unknown> = () => Promise.resolve(),
+  ): Promise<void> {
     if (!this.#child || controller.signal.aborted) return;
     try {
       // Everything committed so far is captured (and uploaded, if the replica answers).
@@ -207,7 +212,11 @@ export class WatchOps {
       this.#logger.warn("initial upload incomplete; starting the application anyway", { error });
     }
     if (controller.signal.aborted) return;
-    this.#child.start(() => controller.abort());
+    this.#child.start(() => {
+      beforeStop().catch((error) => {
+        this.#logger.warn("could not look for new databases before stopping", { error });
+      }).finally(() => controller.abort());
+    });
     this.#childStarted = true;
   }
 
