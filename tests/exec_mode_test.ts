@@ -13,6 +13,9 @@ const APP = new URL("./support/exec_app.ts", import.meta.url).pathname;
 /** A bound far above any expected wait: only a hang reaches it. */
 const HANG_MS = 60_000;
 
+/** Windows: POSIX signals and exit statuses differ; these run on Linux and macOS. */
+const NOT_POSIX = Deno.build.os === "windows";
+
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "walsync-exec-" });
   try {
@@ -56,74 +59,90 @@ for (
     { mode: "kill", code: 128 + 9, row: "killed" },
   ]
 ) {
-  Deno.test(`watch --exec exits with the application's code (${mode} → ${code}) after shipping its last row`, async () => {
+  Deno.test({
+    name:
+      `watch --exec exits with the application's code (${mode} → ${code}) after shipping its last row`,
+    ignore: NOT_POSIX,
+    fn: async () => {
+      await withDir(async (dir) => {
+        createDatabase(`${dir}/app.db`);
+        const replica = `file://${dir}/replica`;
+        const watch = new WalsyncProcess([
+          "watch",
+          `${dir}/app.db`,
+          "-b",
+          replica,
+          "--exec",
+          execLine(`${dir}/app.db`, mode),
+        ]);
+        try {
+          const exited = await watch.exited(HANG_MS);
+          assert.equal(exited, code, watch.stderr);
+          assert.match(watch.stderr, /"msg":"the application exited"/);
+          assert.deepEqual(await restoredEvents(dir, replica), ["before", row]);
+        } finally {
+          await watch.kill();
+        }
+      });
+    },
+  });
+}
+
+Deno.test({
+  name: "SIGTERM sent to walsync --exec reaches the application, whose exit code walsync returns",
+  ignore: NOT_POSIX,
+  fn: async () => {
     await withDir(async (dir) => {
       createDatabase(`${dir}/app.db`);
       const replica = `file://${dir}/replica`;
+      const ready = `${dir}/ready`;
       const watch = new WalsyncProcess([
         "watch",
         `${dir}/app.db`,
         "-b",
         replica,
         "--exec",
-        execLine(`${dir}/app.db`, mode),
+        execLine(`${dir}/app.db`, "wait:7", ready),
       ]);
       try {
-        const exited = await watch.exited(HANG_MS);
-        assert.equal(exited, code, watch.stderr);
-        assert.match(watch.stderr, /"msg":"the application exited"/);
-        assert.deepEqual(await restoredEvents(dir, replica), ["before", row]);
+        const deadline = Date.now() + HANG_MS;
+        while (!(await exists(ready))) {
+          assert.ok(Date.now() < deadline, `the application never started:\n${watch.stderr}`);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        watch.signal("SIGTERM");
+        assert.equal(await watch.exited(HANG_MS), 7, watch.stderr);
+        assert.match(
+          watch.stderr,
+          /"msg":"signal forwarded to the application".*"signal":"SIGTERM"/,
+        );
+        assert.deepEqual(await restoredEvents(dir, replica), ["before", "sigterm"]);
       } finally {
         await watch.kill();
       }
     });
-  });
-}
-
-Deno.test("SIGTERM sent to walsync --exec reaches the application, whose exit code walsync returns", async () => {
-  await withDir(async (dir) => {
-    createDatabase(`${dir}/app.db`);
-    const replica = `file://${dir}/replica`;
-    const ready = `${dir}/ready`;
-    const watch = new WalsyncProcess([
-      "watch",
-      `${dir}/app.db`,
-      "-b",
-      replica,
-      "--exec",
-      execLine(`${dir}/app.db`, "wait:7", ready),
-    ]);
-    try {
-      const deadline = Date.now() + HANG_MS;
-      while (!(await exists(ready))) {
-        assert.ok(Date.now() < deadline, `the application never started:\n${watch.stderr}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      watch.signal("SIGTERM");
-      assert.equal(await watch.exited(HANG_MS), 7, watch.stderr);
-      assert.match(watch.stderr, /"msg":"signal forwarded to the application".*"signal":"SIGTERM"/);
-      assert.deepEqual(await restoredEvents(dir, replica), ["before", "sigterm"]);
-    } finally {
-      await watch.kill();
-    }
-  });
+  },
 });
 
-Deno.test("watch --exec refuses an unterminated quote and --once, as usage errors", async () => {
-  const quote = await runWalsync(["watch", "x.db", "-b", "file:///tmp/x", "--exec", "app 'oops"]);
-  assert.equal(quote.code, 2, quote.stderr);
-  assert.match(quote.stderr, /unterminated ' quote/);
-  const once = await runWalsync([
-    "watch",
-    "x.db",
-    "-b",
-    "file:///tmp/x",
-    "--once",
-    "--exec",
-    "app",
-  ]);
-  assert.equal(once.code, 2, once.stderr);
-  assert.match(once.stderr, /--once/);
+Deno.test({
+  name: "watch --exec refuses an unterminated quote and --once, as usage errors",
+  ignore: NOT_POSIX,
+  fn: async () => {
+    const quote = await runWalsync(["watch", "x.db", "-b", "file:///tmp/x", "--exec", "app 'oops"]);
+    assert.equal(quote.code, 2, quote.stderr);
+    assert.match(quote.stderr, /unterminated ' quote/);
+    const once = await runWalsync([
+      "watch",
+      "x.db",
+      "-b",
+      "file:///tmp/x",
+      "--once",
+      "--exec",
+      "app",
+    ]);
+    assert.equal(once.code, 2, once.stderr);
+    assert.match(once.stderr, /--once/);
+  },
 });
 
 async function exists(path: string): Promise<boolean> {
@@ -135,25 +154,29 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-Deno.test("a database the application created is picked up and shipped before walsync exits", async () => {
-  await withDir(async (dir) => {
-    await Deno.mkdir(`${dir}/data`);
-    await Deno.writeTextFile(`${dir}/walsync.toml`, `[[databases]]\npath = "data/*.db"\n`);
-    const replica = `file://${dir}/replica`;
-    const watch = new WalsyncProcess([
-      "watch",
-      "--config",
-      `${dir}/walsync.toml`,
-      "-b",
-      replica,
-      "--exec",
-      execLine(`${dir}/data/app.db`, "exit:5"),
-    ]);
-    try {
-      assert.equal(await watch.exited(HANG_MS), 5, watch.stderr);
-      assert.deepEqual(await restoredEvents(dir, replica), ["exit 5"]);
-    } finally {
-      await watch.kill();
-    }
-  });
+Deno.test({
+  name: "a database the application created is picked up and shipped before walsync exits",
+  ignore: NOT_POSIX,
+  fn: async () => {
+    await withDir(async (dir) => {
+      await Deno.mkdir(`${dir}/data`);
+      await Deno.writeTextFile(`${dir}/walsync.toml`, `[[databases]]\npath = "data/*.db"\n`);
+      const replica = `file://${dir}/replica`;
+      const watch = new WalsyncProcess([
+        "watch",
+        "--config",
+        `${dir}/walsync.toml`,
+        "-b",
+        replica,
+        "--exec",
+        execLine(`${dir}/data/app.db`, "exit:5"),
+      ]);
+      try {
+        assert.equal(await watch.exited(HANG_MS), 5, watch.stderr);
+        assert.deepEqual(await restoredEvents(dir, replica), ["exit 5"]);
+      } finally {
+        await watch.kill();
+      }
+    });
+  },
 });
