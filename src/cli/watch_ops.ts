@@ -83,10 +83,11 @@ export function opsSettings(
     throw new UsageError("--heartbeat-url must be an http:// or https:// URL (not echoed)");
   }
   const execFlag = stringFlag(parsed, "exec");
-  const execLine = execFlag ?? config?.exec?.value;
-  if (execLine !== undefined && parsed.values.once) {
+  if (execFlag !== undefined && parsed.values.once) {
     throw new UsageError("--exec runs with the daemon; it cannot be combined with --once");
   }
+  // `watch --once` (a one-off sync, e.g. from cron) leaves walsync.toml's exec alone.
+  const execLine = parsed.values.once ? undefined : execFlag ?? config?.exec?.value;
   return {
     address: addr === undefined ? null : parseListenAddress(addr),
     perDatabase: (parsed.values["metrics-per-database"] as boolean | undefined) ??
