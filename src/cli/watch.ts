@@ -156,7 +156,7 @@ export async function watchCommand(args: string[]): Promise<number> {
   // Listen before opening anything: a signal during startup still ends in a clean stop.
   const controller = new AbortController();
   // Exec mode: a signal goes to the application, whose exit stops walsync.
-  const stop = new StopSignals(logger, ops.stopOn(controller));
+  const stop = new StopSignals(logger, ops.stopOn(controller), () => ops.childExited);
   // `walsync snapshot` on a database this daemon replicates leaves a request and sends SIGUSR1.
   const servesSnapshotRequests = Deno.build.os !== "windows";
   let lease: HeldLease | null = null;
@@ -316,9 +316,17 @@ class StopSignals {
   #timers: ReturnType<typeof setTimeout>[] = [];
   #onSignal = () => this.#received();
 
-  constructor(logger: Logger, controller: AbortController) {
+  /** Exec mode: the final upload's time starts when the application has exited. */
+  #finalUploadStarts: () => Promise<void>;
+
+  constructor(
+    logger: Logger,
+    controller: AbortController,
+    finalUploadStarts: () => Promise<void> = () => Promise.resolve(),
+  ) {
     this.#logger = logger;
     this.#controller = controller;
+    this.#finalUploadStarts = finalUploadStarts;
     for (const signal of this.#signals) Deno.addSignalListener(signal, this.#onSignal);
   }
 
@@ -344,12 +352,14 @@ class StopSignals {
       this.#count = 1;
       this.#logger.info("stopping: final sync and upload");
       this.#controller.abort();
-      this.#timers.push(setTimeout(() => {
-        this.#logger.warn("the final upload is taking too long; abandoning it", {
-          timeoutMs: DEFAULT_FINAL_UPLOAD_TIMEOUT_MS,
-        });
-        this.#abandon.abort();
-      }, DEFAULT_FINAL_UPLOAD_TIMEOUT_MS));
+      void this.#finalUploadStarts().then(() => {
+        this.#timers.push(setTimeout(() => {
+          this.#logger.warn("the final upload is taking too long; abandoning it", {
+            timeoutMs: DEFAULT_FINAL_UPLOAD_TIMEOUT_MS,
+          });
+          this.#abandon.abort();
+        }, DEFAULT_FINAL_UPLOAD_TIMEOUT_MS));
+      });
       return;
     }
     // One Ctrl-C reaches every process of the terminal's group, and `deno task` forwards it

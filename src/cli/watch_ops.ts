@@ -221,6 +221,11 @@ export class WatchOps {
     this.#childStarted = true;
   }
 
+  /** Resolves once no child runs (at once without exec mode or before it started). */
+  get childExited(): Promise<void> {
+    return this.#child?.exited ?? Promise.resolve();
+  }
+
   /** How the child exited (exec mode), else null. */
   get childExit(): { code: number } | null {
     return this.#child?.exit ?? null;

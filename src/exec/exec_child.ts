@@ -33,6 +33,11 @@ export class ExecChild {
     this.#logger = logger.with({ exec: argv[0] });
   }
 
+  /** Resolves once the child has exited, or at once if it never started. */
+  get exited(): Promise<void> {
+    return this.#exited?.then(() => {}) ?? Promise.resolve();
+  }
+
   /** How the child exited, once it has. */
   get exit(): ChildExit | null {
     return this.#exit;
