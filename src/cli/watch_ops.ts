@@ -4,7 +4,7 @@
  * walsync.toml's `[metrics]` and `exec`, which beat the defaults.
  */
 import type { WalsyncConfig } from "../config/config_file.ts";
-import { parseDuration } from "../config/duration.ts";
+import { formatDuration, parseDuration } from "../config/duration.ts";
 import { checkHttpUrl } from "../config/config_schema.ts";
 import { UsageError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -15,6 +15,7 @@ import { defaultMaxLagMs, healthOf } from "../observe/health.ts";
 import {
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   type Heartbeat,
+  redactUrl,
   startHeartbeat,
 } from "../observe/heartbeat.ts";
 import {
@@ -103,6 +104,33 @@ export function opsSettings(
       ? null
       : splitCommandLine(execLine, execFlag !== undefined ? "--exec command" : "exec command"),
   };
+}
+
+/** `[metrics]` and `exec` as `explain` shows them (the heartbeat URL reduced to its host). */
+export function describeOps(
+  config: WalsyncConfig | null,
+  syncIntervalMs: number,
+): { lines: string[]; json: Record<string, unknown> } {
+  const m = config?.metrics ?? {};
+  const maxLagMs = m.maxLagMs ?? defaultMaxLagMs(syncIntervalMs);
+  const heartbeat = m.heartbeatUrl ? redactUrl(m.heartbeatUrl) : null;
+  const json = {
+    addr: m.addr ?? null,
+    perDatabase: m.perDatabase ?? true,
+    maxLag: formatDuration(maxLagMs),
+    heartbeat,
+    heartbeatInterval: formatDuration(m.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS),
+    exec: config?.exec?.value ?? null,
+  };
+  const lines = [
+    `metrics     ${m.addr ?? "off"}${
+      m.perDatabase === false ? ", totals only" : ""
+    }, max_lag ${json.maxLag}${
+      heartbeat ? `, heartbeat to ${heartbeat} every ${json.heartbeatInterval}` : ""
+    }`,
+  ];
+  if (config?.exec) lines.push(`exec        ${config.exec.value}  (line ${config.exec.line})`);
+  return { lines, json };
 }
 
 function atLeastOneSecond(ms: number, flag: string): number {
