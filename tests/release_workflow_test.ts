@@ -230,3 +230,14 @@ Deno.test("the build info compile.ts writes is a module with the commit and targ
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("CI on Windows runs deno task ok's checks and leaves out only the files that run watch or snapshot", () => {
+  const others = readWorkflow("ci.yml").jobs.others;
+  const windows = others.steps.find((s) => s.if === "runner.os == 'Windows'")!;
+  const config = JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT)));
+  const checks = (config.tasks.ok as string).replace(/ && deno test -A$/, "");
+  assert.ok(windows.run!.includes(`${checks} && deno test -A --ignore="\${skip}"`));
+  assert.match(windows.run!, /grep -l -E '"watch"\|"snapshot"\|WalsyncProcess\|watch_fixture'/);
+  const elsewhere = others.steps.find((s) => s.if === "runner.os != 'Windows'")!;
+  assert.equal(elsewhere.run, "deno task ok");
+});
