@@ -339,16 +339,20 @@ export class DatabaseSlot {
     const now = Date.now();
     if (closed.stamp) {
       let why: string | null = open ? "asked to open" : null;
-      why ??= filesChanged(this.realPath, this.path, closed.stamp) ? "its files changed" : null;
+      let changed = filesChanged(this.realPath, this.path, closed.stamp);
+      why ??= changed ? "its files changed" : null;
       if (why === null && (force || now - closed.checkedAtMs >= RELEASED_FULL_CHECK_MS)) {
         closed.checkedAtMs = now;
-        if (await walHeaderChanged(this.realPath, closed.stamp)) why = "its WAL header changed";
+        changed = await walHeaderChanged(this.realPath, closed.stamp);
+        if (changed) why = "its WAL header changed";
       }
       if (why === null && this.#history) {
         why = snapshotDue(this.settings, this.#history, { txid: this.#lastTxid, nowMs: now });
       }
       if (why === null) return false;
       this.#host.log.debug("waking", { db: this.name, why });
+      // Commits wait from now until a look captures them (even if no descriptor is free yet).
+      if (changed) this.stats.unseen(now);
     } else if (!force && now < closed.nextOpenAtMs) {
       return false;
     }

@@ -6,7 +6,8 @@
  * recorded with the time of the look that captured it (its commit happened at or before
  * then, after the previous look); an upload that makes a TXID durable drops every entry up to
  * it. While nothing is staged but syncs fail (the WAL cannot be read), the first failure's
- * time stands in: commits may wait in the WAL then.
+ * time stands in: commits may wait in the WAL then. A released database whose files changed
+ * counts from when that was noticed, also while it waits for a file descriptor to open.
  */
 
 /** Counters of one kind of work: how often it ran and how often it failed. */
@@ -46,15 +47,24 @@ export class SlotStats {
   #waiting: { txid: number; capturedAtMs: number }[] = [];
   /** When syncs began to fail (null while they succeed). */
   #failingSinceMs: number | null = null;
+  /** When a released database's files were seen to change, until a look captures it. */
+  #unseenSinceMs: number | null = null;
+
+  /** A released database's files changed (commits wait, not yet looked at). */
+  unseen(nowMs: number): void {
+    this.#unseenSinceMs ??= nowMs;
+  }
 
   /**
    * TXIDs up to `txid` were staged by a look that began at `lookedAtMs`; `durableTxid` is
    * what the replica holds already.
    */
   captured(txid: number, durableTxid: number, lookedAtMs: number): void {
+    const since = Math.min(lookedAtMs, this.#unseenSinceMs ?? lookedAtMs);
+    this.#unseenSinceMs = null;
     const last = this.#waiting.at(-1);
     if (txid <= durableTxid || (last && last.txid >= txid)) return;
-    this.#waiting.push({ txid, capturedAtMs: lookedAtMs });
+    this.#waiting.push({ txid, capturedAtMs: since });
   }
 
   /** The replica holds every TXID up to `txid` durably now. */
@@ -70,7 +80,7 @@ export class SlotStats {
 
   syncFailed(nowMs: number): void {
     this.sync.errors++;
-    this.#failingSinceMs ??= nowMs;
+    this.#failingSinceMs ??= Math.min(nowMs, this.#unseenSinceMs ?? nowMs);
   }
 
   uploaded(nowMs: number, durableTxid: number): void {
@@ -83,8 +93,8 @@ export class SlotStats {
   lagSeconds(durableTxid: number, nowMs: number): number {
     this.durable(durableTxid);
     let since = this.#waiting[0]?.capturedAtMs ?? null;
-    if (this.#failingSinceMs !== null && (since === null || this.#failingSinceMs < since)) {
-      since = this.#failingSinceMs;
+    for (const other of [this.#failingSinceMs, this.#unseenSinceMs]) {
+      if (other !== null && (since === null || other < since)) since = other;
     }
     return since === null ? 0 : Math.max(0, (nowMs - since) / 1000);
   }

@@ -24,3 +24,14 @@ Deno.test("SlotStats lag counts from the first failed sync while nothing is stag
   stats.syncSucceeded();
   assert.equal(stats.lagSeconds(0, 4_000), 0);
 });
+
+Deno.test("SlotStats lag of a released database counts from when its files were seen to change", () => {
+  const stats = new SlotStats();
+  stats.unseen(1_000);
+  stats.unseen(2_000);
+  assert.equal(stats.lagSeconds(4, 3_000), 2, "not yet opened (e.g. waiting for a descriptor)");
+  stats.captured(5, 4, 4_000);
+  assert.equal(stats.lagSeconds(4, 5_000), 4, "the captured TXID keeps the earlier time");
+  stats.captured(5, 4, 6_000);
+  assert.equal(stats.lagSeconds(5, 6_000), 0);
+});
