@@ -3,7 +3,9 @@
  * listener) and without one; `--metrics-per-database=false` drops per-database series.
  */
 import assert from "node:assert/strict";
+import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { runWalsync } from "./support/cli.ts";
+import { assertStrictExposition } from "./support/prometheus_text.ts";
 import { freePort } from "./support/s3_server.ts";
 import { openWalDatabase } from "./support/sqlite.ts";
 import { WalsyncProcess } from "./support/walsync_process.ts";
@@ -98,6 +100,9 @@ Deno.test({
         assert.equal(run.code, 0, run.stderr);
         assert.equal(JSON.parse(run.stdout).databases[0].name, "a.db");
         const page = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        assertStrictExposition(page);
+        const names = (parsePrometheusTextFormat(page) as { name: string }[]).map((f) => f.name);
+        assert.ok(names.includes("walsync_replica_lag_max_seconds"), names.join(" "));
         assert.doesNotMatch(page, /db="/, "no per-database series");
         assert.match(page, /^walsync_databases\{state="active"\} 1$/m);
         const stopped = await watch.stop();
