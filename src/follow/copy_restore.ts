@@ -1,0 +1,145 @@
+/**
+ * A follower's copy from scratch or on restart. Scratch: `restore` (every object and the final
+ * database checksum verified, integrity-checked) into `PATH.walsync-follow-new`, page 1 turned
+ * into the copy's (copy_header.ts), position recorded, then renamed onto PATH: readers with
+ * the old file open keep reading it until they reopen. Restart: a journal left by a killed
+ * apply is played back first, then the copy must match one of the two positions recorded.
+ */
+import { syncDirectory } from "../durable.ts";
+import { UsageError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { ReplicaClient } from "../replica/replica_client.ts";
+import { restore } from "../restore/apply.ts";
+import { hasJournal, readCopyState, rollBackHotJournal } from "./copy_check.ts";
+import { nextChangeCounter, patchPage1, primaryFieldsOf } from "./copy_header.ts";
+import {
+  type FollowPosition,
+  FollowPositionError,
+  type FollowRecord,
+  readFollowRecord,
+  removeFollowRecord,
+  writeFollowRecord,
+} from "./follow_position.ts";
+
+export const RESTORE_SUFFIX = ".walsync-follow-new";
+
+export interface CopyOptions {
+  client: ReplicaClient;
+  name: string;
+  path: string;
+  logger: Logger;
+}
+
+/** A file at PATH that walsync did not write: never touched. */
+export class ForeignCopyError extends UsageError {}
+
+/** The copy's verified position at start-up, restoring or repairing it as needed. */
+export async function openCopy(
+  options: CopyOptions,
+  signal?: AbortSignal,
+): Promise<FollowPosition> {
+  const { path, name, logger: log } = options;
+  let record: FollowRecord | null = null;
+  try {
+    record = readFollowRecord(path);
+  } catch (error) {
+    if (!(error instanceof FollowPositionError)) throw error;
+    log.warn("position file damaged; restoring the copy again", { reason: error.message });
+    return await restoreCopy(options, null, signal);
+  }
+  if (!exists(path)) {
+    if (record) removeFollowRecord(path);
+    return await restoreCopy(options, null, signal);
+  }
+  if (!record || record.name !== name) {
+    throw new ForeignCopyError(
+      record
+        ? `"${path}" follows "${record.name}", not "${name}"; choose another -o`
+        : `"${path}" exists and is not a walsync follower copy (no "${path}.walsync-follow"); remove it or choose another -o`,
+    );
+  }
+  if (hasJournal(path)) {
+    log.warn("a killed apply left a journal; rolling it back", { path });
+    rollBackHotJournal(path);
+  }
+  for (const candidate of [record.current, record.previous]) {
+    if (candidate === null) continue;
+    const state = await readCopyState(path, candidate.primaryFields);
+    if (state && state.pageSize === candidate.pageSize && state.checksum === candidate.checksum) {
+      log.info("copy verified", { txid: candidate.txid, path });
+      return { ...candidate, pageCount: state.pageCount, changeCounter: state.changeCounter };
+    }
+  }
+  log.warn("the copy does not match its recorded position; restoring it again", {
+    txid: record.current.txid,
+    path,
+  });
+  return await restoreCopy(options, record.current, signal);
+}
+
+/** Restores the latest state into a new file and renames it onto the copy. */
+export async function restoreCopy(
+  options: CopyOptions,
+  old: FollowPosition | null,
+  signal?: AbortSignal,
+): Promise<FollowPosition> {
+  const { client, name, path, logger } = options;
+  const staging = `${path}${RESTORE_SUFFIX}`;
+  const dir = path.slice(0, path.lastIndexOf("/")) || "/";
+  Deno.mkdirSync(dir, { recursive: true });
+  for (const stale of [staging, `${staging}-wal`, `${staging}-shm`, `${staging}-journal`]) {
+    removeIfExists(stale);
+  }
+  const result = await restore({ client, name, output: staging, force: true, logger, signal });
+  const page1 = new Uint8Array(result.pageSize);
+  const file = Deno.openSync(staging, { read: true, write: true });
+  let position: FollowPosition;
+  try {
+    file.readSync(page1);
+    const changeCounter = old ? nextChangeCounter(old.changeCounter) : 1;
+    position = {
+      txid: result.txid,
+      checksum: result.databaseChecksum,
+      pageSize: result.pageSize,
+      pageCount: result.pageCount,
+      primaryFields: primaryFieldsOf(page1),
+      changeCounter,
+    };
+    patchPage1(page1, { changeCounter, pageCount: result.pageCount });
+    file.seekSync(0, Deno.SeekMode.Start);
+    let at = 0;
+    while (at < page1.length) at += file.writeSync(page1.subarray(at));
+    file.syncSync();
+  } finally {
+    file.close();
+  }
+  if (exists(path)) {
+    const mode = Deno.statSync(path).mode;
+    if (mode !== null) Deno.chmodSync(staging, mode & 0o777);
+    // A killed apply's journal would otherwise be played back onto the new file.
+    if (hasJournal(path)) rollBackHotJournal(path);
+  }
+  await writeFollowRecord(path, { name, current: position, previous: old });
+  Deno.renameSync(staging, path);
+  await syncDirectory(dir);
+  logger.info("copy restored", { txid: position.txid, path });
+  return position;
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+function removeIfExists(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * Many followers in one process: one database (`replicate NAME -o PATH`) or every database of
+ * the replica whose name matches (`--all`, or a glob) into a directory, picking up new ones
+ * from a periodic listing. A follower holds no connection or descriptor between polls (a few
+ * hundred bytes each), and at most `concurrency` poll at once, so memory stays flat at
+ * thousands of databases. A follower whose replica does not verify stops at error level; any
+ * other failure is logged and retried with backoff.
+ */
+import { ChecksumMismatchError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { ReplicaClient } from "../replica/replica_client.ts";
+import { ForeignCopyError } from "./copy_restore.ts";
+import { Follower } from "./follower.ts";
+import { FollowVerificationError } from "./next_file.ts";
+
+export const DEFAULT_INTERVAL_MS = 1000;
+/** How often `--all` lists the replica's databases for new ones. */
+export const DEFAULT_DISCOVER_INTERVAL_MS = 10_000;
+/** Followers polling at once. */
+export const DEFAULT_CONCURRENCY = 8;
+/** The longest wait between retries of a failing follower. */
+const MAX_BACKOFF_MS = 60_000;
+
+export type FollowTargets =
+  | { kind: "one"; name: string; path: string }
+  | { kind: "many"; dir: string; match: RegExp | null };
+
+export interface FollowSetOptions {
+  client: ReplicaClient;
+  logger: Logger;
+  targets: FollowTargets;
+  intervalMs?: number;
+  discoverIntervalMs?: number;
+  concurrency?: number;
+  /** Catch every follower up once, then return. */
+  once?: boolean;
+  /** Tests only: apply without lock or journal. */
+  unsafe?: boolean;
+}
+
+interface Entry {
+  follower: Follower;
+  dueAt: number;
+  failures: number;
+  stopped: boolean;
+}
+
+export interface FollowSummary {
+  followed: number;
+  /** Databases that stopped (did not verify, or a foreign file at their path). */
+  stopped: string[];
+  /** Databases that failed their last poll and would be retried. */
+  failing: string[];
+}
+
+export class FollowSet {
+  #options: FollowSetOptions;
+  #entries = new Map<string, Entry>();
+  #log: Logger;
+
+  constructor(options: FollowSetOptions) {
+    this.#options = options;
+    this.#log = options.logger;
+    const targets = options.targets;
+    if (targets.kind === "one") this.#add(targets.name, targets.path);
+  }
+
+  /** The followed databases and their TXIDs (status, tests). */
+  positions(): Map<string, number> {
+    return new Map([...this.#entries].map(([name, e]) => [name, e.follower.txid]));
+  }
+
+  async run(signal: AbortSignal): Promise<FollowSummary> {
+    const intervalMs = this.#options.intervalMs ?? DEFAULT_INTERVAL_MS;
+    const discoverMs = this.#options.discoverIntervalMs ?? DEFAULT_DISCOVER_INTERVAL_MS;
+    let discoverAt = 0;
+    while (!signal.aborted) {
+      if (this.#options.targets.kind === "many" && Date.now() >= discoverAt) {
+        await this.#discover(signal);
+        discoverAt = Date.now() + discoverMs;
+      }
+      const now = Date.now();
+      const due = [...this.#entries.values()].filter((e) => !e.stopped && e.dueAt <= now);
+      await eachLimited(due, this.#options.concurrency ?? DEFAULT_CONCURRENCY, async (e) => {
+        if (this.#options.once) {
+          while (!signal.aborted && await this.#step(e, intervalMs, signal) > 0);
+        } else {
+          await this.#step(e, intervalMs, signal);
+        }
+      });
+      if (this.#options.once) break;
+      const next = Math.min(
+        discoverAt,
+        ...[...this.#entries.values()].filter((e) => !e.stopped).map((e) => e.dueAt),
+      );
+      await sleep(Math.max(0, Math.min(next, Date.now() + intervalMs) - Date.now()), signal);
+    }
+    const all = [...this.#entries.values()];
+    return {
+      followed: all.length,
+      stopped: all.filter((e) => e.stopped).map((e) => e.follower.name),
+      failing: all.filter((e) => !e.stopped && e.failures > 0).map((e) => e.follower.name),
+    };
+  }
+
+  /** One poll; returns the files applied, 0 on failure. */
+  async #step(entry: Entry, intervalMs: number, signal: AbortSignal): Promise<number> {
+    const { follower } = entry;
+    try {
+      const applied = await follower.poll(signal);
+      if (entry.failures > 0) this.#log.info("following again", { db: follower.name });
+      entry.failures = 0;
+      entry.dueAt = Date.now() + intervalMs;
+      return applied;
+    } catch (error) {
+      if (signal.aborted) return 0;
+      const fields = { db: follower.name, path: follower.path, error };
+      if (
+        error instanceof FollowVerificationError || error instanceof ChecksumMismatchError ||
+        error instanceof ForeignCopyError
+      ) {
+        entry.stopped = true;
+        this.#log.error("stopped following this database", { ...fields, txid: follower.txid });
+        return 0;
+      }
+      entry.failures++;
+      const retryMs = Math.min(MAX_BACKOFF_MS, intervalMs * 2 ** Math.min(entry.failures, 16));
+      entry.dueAt = Date.now() + retryMs;
+      this.#log.warn("follow failed; will retry", { ...fields, retryMs });
+      return 0;
+    }
+  }
+
+  async #discover(signal: AbortSignal): Promise<void> {
+    const targets = this.#options.targets;
+    if (targets.kind !== "many") return;
+    let names: string[];
+    try {
+      names = await this.#options.client.listDatabases(signal);
+    } catch (error) {
+      if (!signal.aborted) this.#log.warn("cannot list the replica's databases", { error });
+      return;
+    }
+    for (const name of names) {
+      if (this.#entries.has(name) || (targets.match && !targets.match.test(name))) continue;
+      if (name.split("/").some((s) => s === ".." || s === "." || s === "")) {
+        this.#log.warn("skipping a database whose name is not a safe path", { db: name });
+        continue;
+      }
+      this.#add(name, `${targets.dir}/${name}`);
+      this.#log.info("following", { db: name });
+    }
+  }
+
+  #add(name: string, path: string): void {
+    const { client, logger, unsafe } = this.#options;
+    const follower = new Follower({ client, name, path, logger, unsafe });
+    this.#entries.set(name, { follower, dueAt: 0, failures: 0, stopped: false });
+  }
+}
+
+/** Runs `work` over `items` with at most `limit` at once. */
+async function eachLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>) {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
