@@ -30,6 +30,12 @@ export interface FollowerOptions {
   unsafe?: boolean;
 }
 
+/** Every this many polls, all levels are listed instead of level 0 alone. */
+export const FULL_LISTING_POLLS = 60;
+
+/** Restores in a row without progress before a poll fails instead (retried with backoff). */
+const MAX_RESTORES_IN_A_ROW = 3;
+
 /** Why the copy is rebuilt from a snapshot instead of advanced. */
 class RestartFromSnapshot extends WalsyncError {}
 
@@ -39,6 +45,11 @@ export class Follower {
   #options: FollowerOptions;
   #log: Logger;
   #position: FollowPosition | null = null;
+  #pollsSinceFullListing = 0;
+  /** The highest level-0 TXID at the last poll (-1 before the first). */
+  #level0Max = -1;
+  /** Restores since the last poll that applied files in place (a loop guard). */
+  #restoresInARow = 0;
 
   constructor(options: FollowerOptions) {
     this.#options = options;
@@ -58,9 +69,16 @@ export class Follower {
       this.#position = await openCopy(this.#copyOptions(), signal);
     }
     try {
-      return await this.#advance(signal);
+      const applied = await this.#advance(signal);
+      if (applied > 0) this.#restoresInARow = 0;
+      return applied;
     } catch (error) {
       if (!(error instanceof RestartFromSnapshot)) throw error;
+      if (++this.#restoresInARow > MAX_RESTORES_IN_A_ROW) {
+        throw new WalsyncError(
+          `The copy was restored ${MAX_RESTORES_IN_A_ROW} times in a row and still ${error.message}`,
+        );
+      }
       this.#log.warn("restoring the copy from the latest snapshot", { reason: error.message });
       this.#position = await restoreCopy(this.#copyOptions(), this.#position, signal);
       return 1;
@@ -75,18 +93,35 @@ export class Follower {
   async #advance(signal?: AbortSignal): Promise<number> {
     const { client, name } = this.#options;
     const position = this.#position!;
-    const level0 = await client.listFiles(name, 0, signal);
-    const replicaMax = level0.reduce((max, f) => Math.max(max, f.maxTxid), 0);
-    if (level0.length > 0 && replicaMax < position.txid) {
+    // New TXIDs appear at level 0 first; a follower that was stopped (or fell behind a
+    // compaction) finds them only higher up, so every level is listed at start-up, every
+    // FULL_LISTING_POLLS polls, and when level 0 changed but ends below the copy (a reset
+    // primary starts over; a compacted one leaves level 0 behind, unchanged).
+    let fullListing = this.#pollsSinceFullListing++ % FULL_LISTING_POLLS === 0;
+    let listed = fullListing
+      ? await listAllFiles(client, name, signal)
+      : await client.listFiles(name, 0, signal);
+    const level0Max = maxTxidOf(listed.filter((f) => f.level === 0));
+    if (!fullListing && level0Max < position.txid && level0Max !== this.#level0Max) {
+      listed = await listAllFiles(client, name, signal);
+      fullListing = true;
+    }
+    this.#level0Max = level0Max;
+    const replicaMax = maxTxidOf(listed);
+    if (fullListing && listed.length > 0 && replicaMax < position.txid) {
       throw new RestartFromSnapshot(
         `the replica ends at TXID ${replicaMax}, before the copy's ${position.txid}: the primary was reset`,
       );
     }
     if (replicaMax <= position.txid) return 0;
+    const level0 = listed.filter((f) => f.level === 0);
     let chain = chainFrom(level0, position.txid);
     if (chain === null) {
       // Level 0 was compacted away past the copy's TXID: bridge through higher levels.
-      chain = chainFrom(await listAllFiles(client, name, signal), position.txid);
+      chain = chainFrom(
+        fullListing ? listed : await listAllFiles(client, name, signal),
+        position.txid,
+      );
       if (chain === null) {
         throw new RestartFromSnapshot(
           `nothing in the replica continues from TXID ${position.txid}`,
@@ -168,6 +203,10 @@ export class Follower {
     this.#position = next;
     this.#log.debug("applied", { txid: next.txid, level: info.level, pages: pages.length });
   }
+}
+
+function maxTxidOf(files: LtxFileInfo[]): number {
+  return files.reduce((max, f) => Math.max(max, f.maxTxid), 0);
 }
 
 /**
