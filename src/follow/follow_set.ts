@@ -9,6 +9,7 @@
 import { ChecksumMismatchError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { ReplicaClient } from "../replica/replica_client.ts";
+import { RestorePlanError } from "../restore/plan.ts";
 import { ForeignCopyError } from "./copy_restore.ts";
 import { Follower } from "./follower.ts";
 import { FollowVerificationError } from "./next_file.ts";
@@ -18,6 +19,8 @@ export const DEFAULT_INTERVAL_MS = 1000;
 export const DEFAULT_DISCOVER_INTERVAL_MS = 10_000;
 /** Followers polling at once. */
 export const DEFAULT_CONCURRENCY = 8;
+/** Polls a new database may find no restorable file before that is a warning. */
+const ARRIVING_POLLS = 3;
 /** The longest wait between retries of a failing follower. */
 const MAX_BACKOFF_MS = 60_000;
 
@@ -126,7 +129,10 @@ export class FollowSet {
       entry.failures++;
       const retryMs = Math.min(MAX_BACKOFF_MS, intervalMs * 2 ** Math.min(entry.failures, 16));
       entry.dueAt = Date.now() + retryMs;
-      this.#log.warn("follow failed; will retry", { ...fields, retryMs });
+      // A database listed while its first file is still being written: not a failure yet.
+      const arriving = error instanceof RestorePlanError && follower.txid === 0 &&
+        entry.failures <= ARRIVING_POLLS;
+      this.#log[arriving ? "debug" : "warn"]("follow failed; will retry", { ...fields, retryMs });
       return 0;
     }
   }
