@@ -6,6 +6,7 @@
 import { parseDuration } from "../config/duration.ts";
 import { globToRegExp, isGlob } from "../config/glob.ts";
 import { UsageError } from "../errors.ts";
+import { refuseForeignCopy } from "../follow/copy_restore.ts";
 import { FollowSet, type FollowTargets } from "../follow/follow_set.ts";
 import { absolutePath, type FlagSpec, parseCommandArgs, stringFlag } from "./args.ts";
 import { loadCommandConfig, openCommandReplica, restoreNameFor } from "./command_config.ts";
@@ -115,6 +116,7 @@ export async function replicateCommand(args: string[]): Promise<number> {
       throw new UsageError(`-o "${output}" is a directory; give the path of the copy`);
     }
     targets = { kind: "one", name: restoreNameFor(config, pattern), path: output };
+    refuseForeignCopy(output, targets.name);
   }
   const client = await openCommandReplica("replicate", parsed, config);
   const unsafe = Deno.env.get(UNSAFE_ENV) === "1";

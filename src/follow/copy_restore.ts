@@ -33,6 +33,28 @@ export interface CopyOptions {
 /** A file at PATH that walsync did not write: never touched. */
 export class ForeignCopyError extends UsageError {}
 
+/** Throws unless PATH is missing or a copy of `name` that walsync wrote. */
+export function refuseForeignCopy(
+  path: string,
+  name: string,
+  record: FollowRecord | null = readFollowRecordOrNull(path),
+): void {
+  if (!exists(path) || record?.name === name) return;
+  throw new ForeignCopyError(
+    record
+      ? `"${path}" follows "${record.name}", not "${name}"; choose another -o`
+      : `"${path}" exists and is not a walsync follower copy (no "${path}.walsync-follow"); remove it or choose another -o`,
+  );
+}
+
+function readFollowRecordOrNull(path: string): FollowRecord | null {
+  try {
+    return readFollowRecord(path);
+  } catch {
+    return null;
+  }
+}
+
 /** The copy's verified position at start-up, restoring or repairing it as needed. */
 export async function openCopy(
   options: CopyOptions,
@@ -51,13 +73,8 @@ export async function openCopy(
     if (record) removeFollowRecord(path);
     return await restoreCopy(options, null, signal);
   }
-  if (!record || record.name !== name) {
-    throw new ForeignCopyError(
-      record
-        ? `"${path}" follows "${record.name}", not "${name}"; choose another -o`
-        : `"${path}" exists and is not a walsync follower copy (no "${path}.walsync-follow"); remove it or choose another -o`,
-    );
-  }
+  refuseForeignCopy(path, name, record);
+  if (record === null) throw new ForeignCopyError(`"${path}" has no position file`);
   if (hasJournal(path)) {
     log.warn("a killed apply left a journal; rolling it back", { path });
     rollBackHotJournal(path);
