@@ -1,6 +1,9 @@
 /** `walsync replicate`: usage errors exit 2 naming what is wrong, before anything is written. */
 import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
 import { runWalsync } from "./support/cli.ts";
+import { copyTxid, startReplicate } from "./support/follow_fixture.ts";
+import { waitFor } from "./support/litestream.ts";
 
 Deno.test("replicate refuses bad usage with exit 2 and a message naming the problem", async () => {
   const dir = await Deno.makeTempDir({ prefix: "walsync-replicate-cli-" });
@@ -28,4 +31,35 @@ Deno.test("replicate refuses bad usage with exit 2 and a message naming the prob
   const help = await runWalsync(["replicate", "--help"]);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /busy_timeout/);
+});
+
+Deno.test({
+  name: "a second replicate into the same copy is refused while the first runs",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "walsync-replicate-lock-" });
+    const replica = `file://${dir}/rep`;
+    const db = new DatabaseSync(`${dir}/app.db`);
+    db.exec("PRAGMA journal_mode=WAL; CREATE TABLE t(x); INSERT INTO t VALUES (1)");
+    db.close();
+    const snap = await runWalsync(["snapshot", `${dir}/app.db`, "-b", replica]);
+    assert.equal(snap.code, 0, snap.stderr);
+    const first = startReplicate(["app.db", "-b", replica, "-o", `${dir}/copy.db`]);
+    try {
+      await waitFor("the first follower", () => copyTxid(`${dir}/copy.db`) > 0, () => first.stderr);
+      const second = await runWalsync([
+        "replicate",
+        "app.db",
+        "-b",
+        replica,
+        "-o",
+        `${dir}/copy.db`,
+      ]);
+      assert.equal(second.code, 1, second.stderr);
+      assert.match(second.stderr, /Another "walsync replicate" holds/);
+    } finally {
+      await first.kill();
+    }
+  },
 });

@@ -7,6 +7,7 @@ import { parseDuration } from "../config/duration.ts";
 import { globToRegExp, isGlob } from "../config/glob.ts";
 import { UsageError } from "../errors.ts";
 import { refuseForeignCopy } from "../follow/copy_restore.ts";
+import { acquireFollowLock, followLockPath } from "../follow/follow_lock.ts";
 import { FollowSet, type FollowTargets } from "../follow/follow_set.ts";
 import { absolutePath, type FlagSpec, parseCommandArgs, stringFlag } from "./args.ts";
 import { loadCommandConfig, openCommandReplica, restoreNameFor } from "./command_config.ts";
@@ -121,6 +122,7 @@ export async function replicateCommand(args: string[]): Promise<number> {
   const client = await openCommandReplica("replicate", parsed, config);
   const unsafe = Deno.env.get(UNSAFE_ENV) === "1";
   if (unsafe) logger.warn(`${UNSAFE_ENV}=1: applying WITHOUT locks or journal (tests only)`);
+  const lock = await acquireFollowLock(followLockPath(targets));
   const interrupt = new AbortController();
   const stopListening = onInterrupt(() => interrupt.abort());
   try {
@@ -142,6 +144,7 @@ export async function replicateCommand(args: string[]): Promise<number> {
     return summary.stopped.length + summary.failing.length > 0 ? EXIT_FAILURE : EXIT_OK;
   } finally {
     stopListening();
+    lock.close();
   }
 }
 
