@@ -6,7 +6,7 @@
  *    in rollback-journal mode): readers get SQLITE_BUSY (their `busy_timeout` waits it out)
  *    and the PENDING lock it passes through lets running readers finish but no new ones start.
  * 2. The pages about to change, as they are, go to `PATH-journal` in SQLite's journal format
- *    (see rollback_journal.ts): records, fsync, record count, fsync, directory fsync.
+ *    and order (see rollback_journal.ts): records, fsync, header, fsync, directory fsync.
  * 3. The new pages are written in place and the file truncated to the new size; fsync.
  * 4. The journal is deleted (the commit point), then the lock is released.
  *
@@ -26,12 +26,11 @@ import { WalsyncError } from "../errors.ts";
 import { isBusyError, readFullySync } from "../db/database.ts";
 import { lockPgno } from "../checksum/database_checksum.ts";
 import {
-  encodeJournalHeader,
+  encodeJournalHeaderStart,
   encodeJournalRecord,
-  encodeRecordCount,
+  encodePendingJournalHeader,
   journalPathOf,
   randomNonce,
-  RECORD_COUNT_OFFSET,
 } from "./rollback_journal.ts";
 
 /** How long one `BEGIN EXCLUSIVE` waits inside SQLite (blocking the event loop) per attempt. */
@@ -155,8 +154,7 @@ async function writeJournal(
   try {
     const nonce = randomNonce();
     const chunks = new ChunkedWriter(journal);
-    chunks.add(encodeJournalHeader({
-      recordCount: 0,
+    chunks.add(encodePendingJournalHeader({
       nonce,
       initialPageCount: input.oldPageCount,
       pageSize: input.pageSize,
@@ -168,8 +166,8 @@ async function writeJournal(
     }
     chunks.flush();
     journal.syncSync();
-    journal.seekSync(RECORD_COUNT_OFFSET, Deno.SeekMode.Start);
-    writeAllSync(journal, encodeRecordCount(input.journaled.length));
+    journal.seekSync(0, Deno.SeekMode.Start);
+    writeAllSync(journal, encodeJournalHeaderStart(input.journaled.length));
     journal.syncSync();
   } finally {
     journal.close();

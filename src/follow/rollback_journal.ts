@@ -6,9 +6,9 @@
  * Layout (sqlite.org/fileformat.html, "The Rollback Journal"): a header padded to the
  * sector size, then one record per page: u32be(pgno) ‖ the page as it was ‖ u32be checksum,
  * where the checksum is the header's nonce plus every 200th byte of the page counted back
- * from `pageSize - 200`. A record whose checksum is wrong ends the playback, and a header
- * whose record count is 0 plays nothing back (SQLite's own order: records, fsync, count,
- * fsync), so a torn journal never writes a torn page.
+ * from `pageSize - 200`. SQLite's own order makes a torn journal harmless: the header goes
+ * out with its magic and record count zeroed (not a hot journal at all), then the records,
+ * fsync, then magic and count, fsync. A record whose checksum is wrong ends the playback.
  */
 
 /** The eight bytes every journal header starts with. */
@@ -53,14 +53,22 @@ export function encodeJournalHeader(fields: {
   return header;
 }
 
-/** The record count field alone, to write at `RECORD_COUNT_OFFSET` once the records are durable. */
-export function encodeRecordCount(recordCount: number): Uint8Array {
-  const bytes = new Uint8Array(4);
-  new DataView(bytes.buffer).setUint32(0, recordCount);
-  return bytes;
+/** The header as first written: magic and record count zeroed until the records are durable. */
+export function encodePendingJournalHeader(
+  fields: { nonce: number; initialPageCount: number; pageSize: number },
+): Uint8Array {
+  const header = encodeJournalHeader({ ...fields, recordCount: 0 });
+  header.fill(0, OFF_MAGIC, OFF_RECORD_COUNT + 4);
+  return header;
 }
 
-export const RECORD_COUNT_OFFSET = OFF_RECORD_COUNT;
+/** Magic and record count, written at offset 0 once the records are durable. */
+export function encodeJournalHeaderStart(recordCount: number): Uint8Array {
+  const bytes = new Uint8Array(OFF_RECORD_COUNT + 4);
+  bytes.set(JOURNAL_MAGIC, OFF_MAGIC);
+  new DataView(bytes.buffer).setUint32(OFF_RECORD_COUNT, recordCount);
+  return bytes;
+}
 
 /** SQLite's `pager_cksum`: the nonce plus every 200th byte, from `pageSize - 200` down. */
 export function recordChecksum(nonce: number, page: Uint8Array): number {
