@@ -178,3 +178,18 @@ test("an object that does not verify stops following and leaves the copy untouch
     await s.watch.kill();
   }
 });
+
+test("a copy changed by something else is restored again at start", async () => {
+  const s = await setUp("walsync-follow-tampered-");
+  try {
+    await assertCopyEqualsPrimary(s);
+    const copy = new DatabaseSync(s.copy);
+    copy.exec("INSERT INTO t(tag, pad) VALUES ('not from the primary', '')");
+    copy.close();
+    assert.notDeepEqual(dumpOf(s.copy), dumpOf(s.db));
+    const stderr = await assertCopyEqualsPrimary(s);
+    assert.match(stderr, /"level":"warn","msg":"the copy does not match its recorded position/);
+  } finally {
+    await s.watch.kill();
+  }
+});

@@ -6,6 +6,7 @@
  * or nothing continues from it), when the page size changed, or when one object is too large
  * to apply in place.
  */
+import { readFullySync } from "../db/database.ts";
 import { WalsyncError } from "../errors.ts";
 import { type Logger } from "../log.ts";
 import { SNAPSHOT_LEVEL } from "../ltx/ltx_header.ts";
@@ -65,6 +66,10 @@ export class Follower {
 
   /** Applies every TXID the replica has past the copy's; returns how many files it applied. */
   async poll(signal?: AbortSignal): Promise<number> {
+    if (this.#position !== null && !copyExists(this.path)) {
+      this.#log.warn("the copy disappeared; restoring it", { path: this.path });
+      this.#position = null;
+    }
     if (this.#position === null) {
       this.#position = await openCopy(this.#copyOptions(), signal);
     }
@@ -160,8 +165,7 @@ export class Follower {
     const page1 = new Uint8Array(position.pageSize);
     try {
       checksum = checksumAfter(copy, position, fetched, name);
-      copy.seekSync(0, Deno.SeekMode.Start);
-      copy.readSync(page1);
+      readFullySync(copy, page1, 0);
     } finally {
       copy.close();
     }
@@ -201,7 +205,20 @@ export class Follower {
       unsafe: this.#options.unsafe,
     });
     this.#position = next;
-    this.#log.debug("applied", { txid: next.txid, level: info.level, pages: pages.length });
+    this.#log.debug("applied", {
+      txid: next.txid,
+      level: info.level,
+      pages: pages.length,
+      lagMs: Date.now() - info.createdAt.getTime(),
+    });
+  }
+}
+
+function copyExists(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
   }
 }
 
