@@ -72,7 +72,7 @@ async function assertCopyEqualsPrimary(s: Setup): Promise<string> {
   return run.stderr;
 }
 
-test("a full snapshot after a discontinuity is applied in place", async () => {
+test("a full snapshot after a discontinuity, and a VACUUM that shrinks, are applied in place", async () => {
   const s = await setUp("walsync-follow-snapshot-");
   try {
     await assertCopyEqualsPrimary(s);
@@ -81,9 +81,19 @@ test("a full snapshot after a discontinuity is applied in place", async () => {
     const snap = await runWalsync(["snapshot", s.db, "-b", s.replica]);
     assert.equal(snap.code, 0, snap.stderr);
     await writeShipped(s, 10, "third");
-    const stderr = await assertCopyEqualsPrimary(s);
+    let stderr = await assertCopyEqualsPrimary(s);
     assert.doesNotMatch(stderr, /copy restored/, "applied in place, not restored again");
     assert.doesNotMatch(stderr, /"level":"(warn|error)"/);
+    // The database shrinks: the copy is truncated inside the apply.
+    const sizeBefore = Deno.statSync(s.copy).size;
+    const before = replicaTxid(s.root, "app.db");
+    const conn = new DatabaseSync(s.db);
+    conn.exec("PRAGMA busy_timeout=5000; DELETE FROM t WHERE id > 5; VACUUM");
+    conn.close();
+    await waitForTxidAbove(s.root, "app.db", before, () => s.watch.stderr);
+    stderr = await assertCopyEqualsPrimary(s);
+    assert.doesNotMatch(stderr, /copy restored/);
+    assert.ok(Deno.statSync(s.copy).size < sizeBefore, "the copy shrank");
   } finally {
     await s.watch.kill();
   }
