@@ -48,6 +48,14 @@ interface Entry {
   stopped: boolean;
 }
 
+export interface FollowStatus {
+  name: string;
+  path: string;
+  txid: number;
+  state: "following" | "failing" | "stopped";
+  lastLagMs: number | null;
+}
+
 export interface FollowSummary {
   followed: number;
   /** Databases that stopped (did not verify, or a foreign file at their path). */
@@ -68,9 +76,15 @@ export class FollowSet {
     if (targets.kind === "one") this.#add(targets.name, targets.path);
   }
 
-  /** The followed databases and their TXIDs (status, tests). */
-  positions(): Map<string, number> {
-    return new Map([...this.#entries].map(([name, e]) => [name, e.follower.txid]));
+  /** Every followed database: its copy's TXID, state and last lag (for status and metrics). */
+  status(): FollowStatus[] {
+    return [...this.#entries.values()].map((e) => ({
+      name: e.follower.name,
+      path: e.follower.path,
+      txid: e.follower.txid,
+      state: e.stopped ? "stopped" : e.failures > 0 ? "failing" : "following",
+      lastLagMs: e.follower.lastLagMs,
+    }));
   }
 
   async run(signal: AbortSignal): Promise<FollowSummary> {

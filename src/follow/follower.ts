@@ -59,6 +59,12 @@ export class Follower {
     this.#log = options.logger.with({ db: options.name });
   }
 
+  /**
+   * Milliseconds from the newest applied object's creation in the replica to its apply (null
+   * before the first): what `status` and metrics can report as follower lag.
+   */
+  lastLagMs: number | null = null;
+
   /** The copy's TXID, 0 before it exists. */
   get txid(): number {
     return this.#position?.txid ?? 0;
@@ -205,11 +211,12 @@ export class Follower {
       unsafe: this.#options.unsafe,
     });
     this.#position = next;
+    this.lastLagMs = Date.now() - info.createdAt.getTime();
     this.#log.debug("applied", {
       txid: next.txid,
       level: info.level,
       pages: pages.length,
-      lagMs: Date.now() - info.createdAt.getTime(),
+      lagMs: this.lastLagMs,
     });
   }
 }
