@@ -54,7 +54,6 @@ export async function fetchVerified(
   try {
     const decoder = LtxDecoder.fromBytes(bytes);
     const header = await decoder.readHeader();
-    if (header.commit * header.pageSize > options.maxBytes * 4) return "too-large";
     const pages: PageImage[] = [];
     let decodedBytes = 0;
     while (true) {
