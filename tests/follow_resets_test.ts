@@ -7,6 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
+import { Follower } from "../src/follow/follower.ts";
+import { Logger } from "../src/log.ts";
+import { FileReplicaClient } from "../src/replica/file/file_replica_client.ts";
 import { runWalsync } from "./support/cli.ts";
 import { compactLevel0 } from "./support/compact_level0.ts";
 import { copyHealth, copyTxid, dumpOf } from "./support/follow_fixture.ts";
@@ -199,6 +202,32 @@ test("a copy changed by something else is restored again at start", async () => 
     assert.notDeepEqual(dumpOf(s.copy), dumpOf(s.db));
     const stderr = await assertCopyEqualsPrimary(s);
     assert.match(stderr, /"level":"warn","msg":"the copy does not match its recorded position/);
+  } finally {
+    await s.watch.kill();
+  }
+});
+
+test("a TXID larger than the apply budget restores the copy again instead", async () => {
+  const s = await setUp("walsync-follow-large-");
+  try {
+    const lines: string[] = [];
+    const logger = new Logger({ format: "json", level: "info", write: (l) => lines.push(l) });
+    const follower = new Follower({
+      client: new FileReplicaClient(s.root),
+      name: "app.db",
+      path: s.copy,
+      logger,
+      maxApplyBytes: 20_000,
+    });
+    await follower.poll();
+    await writeShipped(s, 1, "small");
+    await follower.poll();
+    assert.doesNotMatch(lines.join(""), /larger than/);
+    await writeShipped(s, 200, "large");
+    await follower.poll();
+    assert.match(lines.join(""), /TXID \d+ is larger than 20000 bytes/);
+    assert.deepEqual(dumpOf(s.copy), dumpOf(s.db));
+    assert.equal(follower.txid, replicaTxid(s.root, "app.db"));
   } finally {
     await s.watch.kill();
   }

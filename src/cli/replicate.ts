@@ -35,7 +35,7 @@ write to the copy. Beside it walsync keeps PATH.walsync-follow (the TXID and dat
 checksum reached): on restart the copy is checked against it, a journal left by a killed
 apply is rolled back, and a copy that does not match is restored again. Level-0 files
 compacted away are bridged from higher levels; a reset primary, a page-size change or a
-TXID larger than 64 MiB restores the copy again into a new file renamed onto PATH
+TXID larger than 16 MiB restores the copy again into a new file renamed onto PATH
 (readers must reopen to see it). An object that does not verify stops following that
 database at error level; anything else is logged and retried.
 

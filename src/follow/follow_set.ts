@@ -12,7 +12,7 @@ import type { ReplicaClient } from "../replica/replica_client.ts";
 import { RestorePlanError } from "../restore/plan.ts";
 import { ForeignCopyError } from "./copy_restore.ts";
 import { Follower } from "./follower.ts";
-import { FollowVerificationError } from "./next_file.ts";
+import { ByteBudget, DEFAULT_APPLY_BUDGET_BYTES, FollowVerificationError } from "./next_file.ts";
 
 export const DEFAULT_INTERVAL_MS = 1000;
 /** How often `--all` lists the replica's databases for new ones. */
@@ -67,6 +67,7 @@ export interface FollowSummary {
 export class FollowSet {
   #options: FollowSetOptions;
   #entries = new Map<string, Entry>();
+  #budget = new ByteBudget(DEFAULT_APPLY_BUDGET_BYTES);
   #log: Logger;
 
   constructor(options: FollowSetOptions) {
@@ -174,7 +175,8 @@ export class FollowSet {
 
   #add(name: string, path: string): void {
     const { client, logger, unsafe } = this.#options;
-    const follower = new Follower({ client, name, path, logger, unsafe });
+    const budget = this.#budget;
+    const follower = new Follower({ client, name, path, logger, unsafe, budget });
     this.#entries.set(name, { follower, dueAt: 0, failures: 0, stopped: false });
   }
 }

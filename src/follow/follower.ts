@@ -16,7 +16,12 @@ import { planRestore, RestorePlanError } from "../restore/plan.ts";
 import { applyAtomically, type PageImage } from "./atomic_apply.ts";
 import { changeCounterOf, nextChangeCounter, patchPage1, primaryFieldsOf } from "./copy_header.ts";
 import { type FollowPosition, writeFollowRecord } from "./follow_position.ts";
-import { checksumAfter, DEFAULT_MAX_APPLY_BYTES, fetchVerified } from "./next_file.ts";
+import {
+  type ByteBudget,
+  checksumAfter,
+  DEFAULT_MAX_APPLY_BYTES,
+  fetchVerified,
+} from "./next_file.ts";
 import { openCopy, restoreCopy } from "./copy_restore.ts";
 
 export interface FollowerOptions {
@@ -27,6 +32,8 @@ export interface FollowerOptions {
   path: string;
   logger: Logger;
   maxApplyBytes?: number;
+  /** Shared by every follower of the process: bounds the objects held in memory at once. */
+  budget?: ByteBudget;
   /** Tests only: apply without lock or journal (see atomic_apply.ts). */
   unsafe?: boolean;
 }
@@ -34,6 +41,8 @@ export interface FollowerOptions {
 /** Every this many polls, all levels are listed instead of level 0 alone. */
 export const FULL_LISTING_POLLS = 60;
 
+/** Bytes reserved per object byte while it is applied: the object plus its decoded pages. */
+const PAGES_PER_OBJECT_BYTE = 6;
 /** Restores in a row without progress before a poll fails instead (retried with backoff). */
 const MAX_RESTORES_IN_A_ROW = 3;
 
@@ -154,9 +163,24 @@ export class Follower {
 
   /** Verifies one object completely, then applies it. */
   async #apply(info: LtxFileInfo, signal?: AbortSignal): Promise<void> {
+    const maxBytes = this.#options.maxApplyBytes ?? DEFAULT_MAX_APPLY_BYTES;
+    if (info.sizeBytes > maxBytes) {
+      throw new RestartFromSnapshot(`TXID ${info.maxTxid} is larger than ${maxBytes} bytes`);
+    }
+    const budget = this.#options.budget;
+    // The object and its decoded pages (each at most `maxBytes`; pages compress 2–4×).
+    const heldBytes = Math.min(2 * maxBytes, PAGES_PER_OBJECT_BYTE * info.sizeBytes);
+    await budget?.acquire(heldBytes);
+    try {
+      await this.#applyWithin(info, maxBytes, signal);
+    } finally {
+      budget?.release(heldBytes);
+    }
+  }
+
+  async #applyWithin(info: LtxFileInfo, maxBytes: number, signal?: AbortSignal): Promise<void> {
     const { client, name, path } = this.#options;
     const position = this.#position!;
-    const maxBytes = this.#options.maxApplyBytes ?? DEFAULT_MAX_APPLY_BYTES;
     const fetched = await fetchVerified(client, name, info, { maxBytes, signal });
     if (fetched === "too-large") {
       throw new RestartFromSnapshot(`TXID ${info.maxTxid} is larger than ${maxBytes} bytes`);

@@ -20,8 +20,34 @@ import type { PageImage } from "./atomic_apply.ts";
 import { unpatchPage1 } from "./copy_header.ts";
 import type { FollowPosition } from "./follow_position.ts";
 
-/** Largest object (and decoded pages) applied in place; larger ones are re-restored. */
-export const DEFAULT_MAX_APPLY_BYTES = 64 * 1024 * 1024;
+/** Largest object (and its decoded pages) applied in place; a larger TXID is restored again. */
+export const DEFAULT_MAX_APPLY_BYTES = 16 * 1024 * 1024;
+/** Object bytes all followers of a process may hold at once (downloaded, being applied). */
+export const DEFAULT_APPLY_BUDGET_BYTES = 64 * 1024 * 1024;
+
+/** A process-wide bound on bytes in flight: `acquire` waits until they fit. */
+export class ByteBudget {
+  readonly limitBytes: number;
+  #usedBytes = 0;
+  #waiting: (() => void)[] = [];
+
+  constructor(limitBytes: number) {
+    this.limitBytes = limitBytes;
+  }
+
+  async acquire(sizeBytes: number): Promise<void> {
+    const size = Math.min(sizeBytes, this.limitBytes);
+    while (this.#usedBytes > 0 && this.#usedBytes + size > this.limitBytes) {
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    }
+    this.#usedBytes += size;
+  }
+
+  release(sizeBytes: number): void {
+    this.#usedBytes -= Math.min(sizeBytes, this.limitBytes);
+    for (const wake of this.#waiting.splice(0)) wake();
+  }
+}
 
 /** An object that does not verify: following this database stops. */
 export class FollowVerificationError extends WalsyncError {}
