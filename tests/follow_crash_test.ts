@@ -42,9 +42,13 @@ function makeCopy(path: string, rows: number, value: string): void {
 }
 
 /** Starts the apply of NEW onto COPY in a child and SIGKILLs it once it started writing. */
-async function killMidApply(copy: string, next: string, unsafe: boolean): Promise<boolean> {
+async function killMidApply(
+  copy: string,
+  next: string,
+  mode: "apply" | "unsafe" | "replace",
+): Promise<boolean> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", APPLY_CHILD, copy, next, ...(unsafe ? ["unsafe"] : [])],
+    args: ["run", "-A", APPLY_CHILD, copy, next, mode],
     stdout: "null",
     stderr: "null",
   }).spawn();
@@ -99,13 +103,15 @@ function readCopy(copy: string): { values: string[]; integrity: string } {
 test("an apply killed mid-write leaves a hot journal that the next reader rolls back", async () => {
   const dir = await Deno.makeTempDir({ prefix: "walsync-follow-kill-" });
   let caught = 0;
-  for (let attempt = 0; attempt < 8 && caught < 4; attempt++) {
+  for (let attempt = 0; attempt < 9 && caught < 6; attempt++) {
     const copy = `${dir}/copy-${attempt}.db`;
     makeCopy(copy, 4000, "a");
     // Every other apply shrinks the copy (its truncation is undone too).
     makeCopy(`${dir}/next-${attempt}.db`, attempt % 2 === 0 ? 5000 : 1500, "b");
     const sizeBefore = Deno.statSync(copy).size;
-    if (!await killMidApply(copy, `${dir}/next-${attempt}.db`, false)) continue;
+    // Every third is a whole-file replacement (a restore-again in place).
+    const mode = attempt % 3 === 2 ? "replace" : "apply";
+    if (!await killMidApply(copy, `${dir}/next-${attempt}.db`, mode)) continue;
     caught++;
     assert.ok(exists(journalPathOf(copy)), "the killed apply left its journal");
     // A read-only reader cannot roll back: SQLite refuses rather than show a torn page.
@@ -125,7 +131,7 @@ test("a naive apply killed mid-write leaves a torn copy (the check above can fai
   const copy = `${dir}/copy.db`;
   makeCopy(copy, 4000, "a");
   makeCopy(`${dir}/next.db`, 4000, "b");
-  assert.ok(await killMidApply(copy, `${dir}/next.db`, true));
+  assert.ok(await killMidApply(copy, `${dir}/next.db`, "unsafe"));
   assert.notDeepEqual(readCopy(copy), { values: ["a"], integrity: "ok" });
   assert.notDeepEqual(readCopy(copy), { values: ["b"], integrity: "ok" });
 });

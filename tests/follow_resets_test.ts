@@ -124,6 +124,8 @@ test("a reset primary whose replica starts over is restored from the new snapsho
     assert.ok(replicaTxid(s.root, "app.db") < oldTxid);
     const stderr = await assertCopyEqualsPrimary(s);
     assert.match(stderr, /the primary was reset/);
+    // Replaced in place (same page size): readers keep their file and see old or new.
+    assert.match(stderr, /"msg":"copy restored".*"inPlace":true/);
   } finally {
     await s.watch.kill();
   }
@@ -142,6 +144,7 @@ test("a page size change restores the copy with the new page size", async () => 
     await writeShipped(s, 5, "bigger pages");
     const stderr = await assertCopyEqualsPrimary(s);
     assert.match(stderr, /page size changed from 4096 to 8192/);
+    assert.match(stderr, /"msg":"copy restored".*"inPlace":false/);
     const copy = new DatabaseSync(s.copy, { readOnly: true });
     assert.equal((copy.prepare("PRAGMA page_size").get() as { page_size: number }).page_size, 8192);
     copy.close();

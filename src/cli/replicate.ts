@@ -34,9 +34,9 @@ EXCLUSIVE lock, so a reader waits briefly or reads the previous state, never a m
 write to the copy. Beside it walsync keeps PATH.walsync-follow (the TXID and database
 checksum reached): on restart the copy is checked against it, a journal left by a killed
 apply is rolled back, and a copy that does not match is restored again. Level-0 files
-compacted away are bridged from higher levels; a reset primary, a page-size change or a
-TXID larger than 16 MiB restores the copy again into a new file renamed onto PATH
-(readers must reopen to see it). An object that does not verify stops following that
+compacted away are bridged from higher levels; a reset primary or a TXID larger than
+16 MiB restores the latest state and copies it over the copy in place, atomically; a
+page-size change renames a new file onto PATH (readers must reopen to see it). An object that does not verify stops following that
 database at error level; anything else is logged and retried.
 
 Options:

@@ -70,27 +70,79 @@ export class CopyWriteError extends WalsyncError {}
 
 export async function applyAtomically(input: AtomicApplyInput): Promise<void> {
   if (input.unsafe) return await applyUnsafely(input);
-  const db = await lockExclusive(input.path, input.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
+  await changeUnderLock({
+    ...input,
+    pgnos: input.pages.map((p) => p.pgno),
+    write: (file) => writePages(file, input),
+  });
+}
+
+/**
+ * Replaces the whole copy with the database at `sourcePath` (same page size) the same way, so
+ * readers see the old or the new database, never a mix, and keep the same file. Streams: memory
+ * stays at a chunk whatever the size.
+ */
+export async function replaceAtomically(input: {
+  path: string;
+  sourcePath: string;
+  pageSize: number;
+  lockTimeoutMs?: number;
+}): Promise<void> {
+  const source = Deno.openSync(input.sourcePath, { read: true });
+  try {
+    const pageCount = Math.floor(source.statSync().size / input.pageSize);
+    await changeUnderLock({
+      ...input,
+      pageCount,
+      pgnos: Array.from({ length: pageCount }, (_, i) => i + 1),
+      write: (file) => {
+        const chunk = new Uint8Array(WRITE_CHUNK_BYTES - (WRITE_CHUNK_BYTES % input.pageSize));
+        file.seekSync(0, Deno.SeekMode.Start);
+        for (let at = 0; at < pageCount * input.pageSize; at += chunk.length) {
+          const n = readFullySync(source, chunk, at);
+          writeAllSync(file, chunk.subarray(0, n));
+        }
+      },
+    });
+  } finally {
+    source.close();
+  }
+}
+
+interface Change {
+  path: string;
+  pageSize: number;
+  /** The copy's size in pages afterwards. */
+  pageCount: number;
+  /** The pages `write` writes. */
+  pgnos: number[];
+  write(file: Deno.FsFile): void;
+  lockTimeoutMs?: number;
+}
+
+/** Lock, journal, write, fsync, delete the journal, unlock (see the module comment). */
+async function changeUnderLock(change: Change): Promise<void> {
+  const db = await lockExclusive(change.path, change.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
   let file: Deno.FsFile | null = null;
   let journalLeft = false;
   try {
-    file = Deno.openSync(input.path, { read: true, write: true });
-    const journalPath = journalPathOf(input.path);
-    const oldPageCount = Math.floor(file.statSync().size / input.pageSize);
-    const journaled = journalPages(input, oldPageCount);
-    if (journaled.length > 0 || input.pageCount < oldPageCount) {
+    file = Deno.openSync(change.path, { read: true, write: true });
+    const journalPath = journalPathOf(change.path);
+    const oldPageCount = Math.floor(file.statSync().size / change.pageSize);
+    const journaled = journalPages(change, oldPageCount);
+    if (journaled.length > 0 || change.pageCount < oldPageCount) {
       journalLeft = true;
-      await writeJournal(file, journalPath, { ...input, oldPageCount, journaled });
+      await writeJournal(file, journalPath, { ...change, oldPageCount, journaled });
     }
-    writePages(file, input);
-    if (input.pageCount < oldPageCount) file.truncateSync(input.pageCount * input.pageSize);
+    change.write(file);
+    if (change.pageCount < oldPageCount) file.truncateSync(change.pageCount * change.pageSize);
     file.syncDataSync();
     if (journalLeft) Deno.removeSync(journalPath);
     journalLeft = false;
     db.exec("COMMIT");
   } catch (error) {
     throw new CopyWriteError(
-      `Cannot apply to "${input.path}": ${(error as Error).message}${
+      `Cannot apply to "${change.path}": ${(error as Error).message}${
         journalLeft ? "; its journal rolls the change back on the next open" : ""
       }`,
       { cause: error },
@@ -129,20 +181,19 @@ async function lockExclusive(path: string, timeoutMs: number): Promise<DatabaseS
 }
 
 /** Pages whose current content must be saved: overwritten or truncated, never the lock page. */
-function journalPages(input: AtomicApplyInput, oldPageCount: number): number[] {
-  const lock = lockPgno(input.pageSize);
-  const pgnos = input.pages.map((p) => p.pgno).filter((pgno) => pgno <= oldPageCount);
-  for (let pgno = input.pageCount + 1; pgno <= oldPageCount; pgno++) {
-    if (!input.pages.some((p) => p.pgno === pgno)) pgnos.push(pgno);
-  }
-  return pgnos.filter((pgno) => pgno !== lock).sort((a, b) => a - b);
+function journalPages(change: Change, oldPageCount: number): number[] {
+  const lock = lockPgno(change.pageSize);
+  const pgnos = new Set(change.pgnos.filter((pgno) => pgno <= oldPageCount));
+  for (let pgno = change.pageCount + 1; pgno <= oldPageCount; pgno++) pgnos.add(pgno);
+  pgnos.delete(lock);
+  return [...pgnos].sort((a, b) => a - b);
 }
 
 /** Writes the journal in SQLite's order: records, fsync, record count, fsync, directory. */
 async function writeJournal(
   file: Deno.FsFile,
   journalPath: string,
-  input: AtomicApplyInput & { oldPageCount: number; journaled: number[] },
+  input: { pageSize: number; oldPageCount: number; journaled: number[] },
 ): Promise<void> {
   const mode = file.statSync().mode ?? undefined;
   const journal = Deno.openSync(journalPath, {

@@ -11,7 +11,9 @@ import type { Logger } from "../log.ts";
 import type { ReplicaClient } from "../replica/replica_client.ts";
 import { restore } from "../restore/apply.ts";
 import { hasJournal, readCopyState, rollBackHotJournal } from "./copy_check.ts";
-import { nextChangeCounter, patchPage1, primaryFieldsOf } from "./copy_header.ts";
+import { readFullySync } from "../db/database.ts";
+import { replaceAtomically } from "./atomic_apply.ts";
+import { changeCounterOf, nextChangeCounter, patchPage1, primaryFieldsOf } from "./copy_header.ts";
 import {
   type FollowPosition,
   FollowPositionError,
@@ -22,6 +24,8 @@ import {
 } from "./follow_position.ts";
 
 export const RESTORE_SUFFIX = ".walsync-follow-new";
+/** The database header's size: page size at 16, change counter at 24. */
+const HEADER_BYTES = 100;
 
 export interface CopyOptions {
   client: ReplicaClient;
@@ -108,12 +112,18 @@ export async function restoreCopy(
     removeIfExists(stale);
   }
   const result = await restore({ client, name, output: staging, force: true, logger, signal });
+  // Same page size: the copy is replaced in place under the lock with a journal, like any
+  // apply, so readers keep their file. Otherwise (a new copy, a page-size change) a rename.
+  const current = exists(path) ? currentHeader(path, logger) : null;
+  const inPlace = current !== null && current.pageSize === result.pageSize;
+  const changeCounter = nextChangeCounter(
+    Math.max(old?.changeCounter ?? 0, current?.changeCounter ?? 0),
+  );
   const page1 = new Uint8Array(result.pageSize);
   const file = Deno.openSync(staging, { read: true, write: true });
   let position: FollowPosition;
   try {
-    file.readSync(page1);
-    const changeCounter = old ? nextChangeCounter(old.changeCounter) : 1;
+    readFullySync(file, page1, 0);
     position = {
       txid: result.txid,
       checksum: result.databaseChecksum,
@@ -130,17 +140,49 @@ export async function restoreCopy(
   } finally {
     file.close();
   }
-  if (exists(path)) {
-    const mode = Deno.statSync(path).mode;
-    if (mode !== null) Deno.chmodSync(staging, mode & 0o777);
-    // A killed apply's journal would otherwise be played back onto the new file.
-    if (hasJournal(path)) rollBackHotJournal(path);
-  }
   await writeFollowRecord(path, { name, current: position, previous: old });
-  Deno.renameSync(staging, path);
-  await syncDirectory(dir);
-  logger.info("copy restored", { txid: position.txid, path });
+  if (inPlace) {
+    try {
+      await replaceAtomically({ path, sourcePath: staging, pageSize: result.pageSize });
+    } finally {
+      removeIfExists(staging);
+    }
+  } else {
+    if (exists(path)) {
+      const mode = Deno.statSync(path).mode;
+      if (mode !== null) Deno.chmodSync(staging, mode & 0o777);
+    }
+    Deno.renameSync(staging, path);
+    await syncDirectory(dir);
+  }
+  logger.info("copy restored", { txid: position.txid, path, inPlace });
   return position;
+}
+
+/**
+ * The existing copy's page size and change counter, once any journal a killed apply left is
+ * rolled back (else it would be played back onto the new content); null if it is not a
+ * database SQLite can open.
+ */
+function currentHeader(
+  path: string,
+  log: Logger,
+): { pageSize: number; changeCounter: number } | null {
+  try {
+    if (hasJournal(path)) rollBackHotJournal(path);
+    const file = Deno.openSync(path, { read: true });
+    try {
+      const header = new Uint8Array(HEADER_BYTES);
+      if (readFullySync(file, header, 0) < HEADER_BYTES) return null;
+      const raw = (header[16] << 8) | header[17];
+      return { pageSize: raw === 1 ? 65536 : raw, changeCounter: changeCounterOf(header) };
+    } finally {
+      file.close();
+    }
+  } catch (error) {
+    log.warn("the copy cannot be opened; replacing the file", { path, error });
+    return null;
+  }
 }
 
 function exists(path: string): boolean {
