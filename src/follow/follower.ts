@@ -13,7 +13,7 @@ import { SNAPSHOT_LEVEL } from "../ltx/ltx_header.ts";
 import type { LtxFileInfo, ReplicaClient } from "../replica/replica_client.ts";
 import { listAllFiles } from "../restore/apply.ts";
 import { planRestore, RestorePlanError } from "../restore/plan.ts";
-import { applyAtomically, type PageImage } from "./atomic_apply.ts";
+import { applyAtomically, CopyWriteError, type PageImage } from "./atomic_apply.ts";
 import { changeCounterOf, nextChangeCounter, patchPage1, primaryFieldsOf } from "./copy_header.ts";
 import { type FollowPosition, writeFollowRecord } from "./follow_position.ts";
 import {
@@ -58,7 +58,7 @@ export class Follower {
   #pollsSinceFullListing = 0;
   /** The highest level-0 TXID at the last poll (-1 before the first). */
   #level0Max = -1;
-  /** Restores since the last poll that applied files in place (a loop guard). */
+  /** Restores without a poll that completed in between (a loop guard). */
   #restoresInARow = 0;
 
   constructor(options: FollowerOptions) {
@@ -90,7 +90,7 @@ export class Follower {
     }
     try {
       const applied = await this.#advance(signal);
-      if (applied > 0) this.#restoresInARow = 0;
+      this.#restoresInARow = 0;
       return applied;
     } catch (error) {
       if (!(error instanceof RestartFromSnapshot)) throw error;
@@ -227,13 +227,20 @@ export class Follower {
       changeCounter,
     };
     await writeFollowRecord(path, { name, current: next, previous: position });
-    await applyAtomically({
-      path,
-      pageSize: position.pageSize,
-      pages,
-      pageCount,
-      unsafe: this.#options.unsafe,
-    });
+    try {
+      await applyAtomically({
+        path,
+        pageSize: position.pageSize,
+        pages,
+        pageCount,
+        unsafe: this.#options.unsafe,
+      });
+    } catch (error) {
+      // A write that failed half-way left a journal: the next poll starts as a restart does
+      // (rolls it back, then checks the copy against the recorded positions).
+      if (error instanceof CopyWriteError) this.#position = null;
+      throw error;
+    }
     this.#position = next;
     this.lastLagMs = Date.now() - info.createdAt.getTime();
     this.#log.debug("applied", {
