@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { runWalsync } from "./support/cli.ts";
-import { copyTxid, startReplicate } from "./support/follow_fixture.ts";
+import { copyTxid, NOT_ON_WINDOWS, startReplicate } from "./support/follow_fixture.ts";
 import { waitFor } from "./support/litestream.ts";
 
 Deno.test("replicate refuses bad usage with exit 2 and a message naming the problem", async () => {
@@ -35,6 +35,7 @@ Deno.test("replicate refuses bad usage with exit 2 and a message naming the prob
 
 Deno.test({
   name: "a second replicate into the same copy is refused while the first runs",
+  ignore: NOT_ON_WINDOWS,
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {

@@ -15,6 +15,7 @@ import {
   copyHealth,
   copyTxid,
   dumpOf,
+  NOT_ON_WINDOWS,
   startReplicate,
 } from "./support/follow_fixture.ts";
 import { integrityCheck } from "./support/sqlite.ts";
@@ -22,7 +23,7 @@ import { createAccounts, TOTAL } from "./support/transfer_app.ts";
 import { WalsyncProcess } from "./support/walsync_process.ts";
 
 const test = (name: string, fn: () => Promise<void>) =>
-  Deno.test({ name, sanitizeOps: false, sanitizeResources: false, fn });
+  Deno.test({ name, ignore: NOT_ON_WINDOWS, sanitizeOps: false, sanitizeResources: false, fn });
 
 const APPLY_CHILD = new URL("./support/apply_child.ts", import.meta.url).pathname;
 const TRANSFER_APP = new URL("./support/transfer_app.ts", import.meta.url).pathname;

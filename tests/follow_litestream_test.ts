@@ -7,7 +7,13 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { runWalsync } from "./support/cli.ts";
 import { formatLtxFilename } from "../src/ltx/ltx_header.ts";
-import { copyEquals, copyHealth, copyTxid, startReplicate } from "./support/follow_fixture.ts";
+import {
+  copyEquals,
+  copyHealth,
+  copyTxid,
+  NOT_ON_WINDOWS,
+  startReplicate,
+} from "./support/follow_fixture.ts";
 import { findLitestream, LitestreamProcess, replicaFiles, waitFor } from "./support/litestream.ts";
 
 const VERSION = "0.5.17";
@@ -22,7 +28,7 @@ function write(db: DatabaseSync, rows: number, tag: string): void {
 
 Deno.test({
   name: `replicate follows a replica Litestream ${VERSION} writes and compacts`,
-  ignore: binary === null,
+  ignore: binary === null || NOT_ON_WINDOWS,
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {

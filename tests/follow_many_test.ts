@@ -6,12 +6,12 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { runWalsync } from "./support/cli.ts";
-import { copyEquals, copyTxid, startReplicate } from "./support/follow_fixture.ts";
+import { copyEquals, copyTxid, NOT_ON_WINDOWS, startReplicate } from "./support/follow_fixture.ts";
 import { waitFor } from "./support/litestream.ts";
 import { WalsyncProcess } from "./support/walsync_process.ts";
 
 const test = (name: string, fn: () => Promise<void>) =>
-  Deno.test({ name, sanitizeOps: false, sanitizeResources: false, fn });
+  Deno.test({ name, ignore: NOT_ON_WINDOWS, sanitizeOps: false, sanitizeResources: false, fn });
 
 const DATABASES = 200;
 
@@ -75,8 +75,10 @@ test("one process follows 200 databases and picks up new ones", async () => {
       () => follow!.stderr,
       180_000,
     );
-    const held = openFilesIn(follow.pid, copies);
-    assert.ok(held.length < 20, `copies held open between polls: ${held.length}`);
+    if (Deno.build.os === "linux") {
+      const held = openFilesIn(follow.pid, copies);
+      assert.ok(held.length < 20, `copies held open between polls: ${held.length}`);
+    }
     assert.doesNotMatch(follow.stderr, /"level":"(warn|error)"/);
   } finally {
     await follow?.kill();

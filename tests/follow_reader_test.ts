@@ -13,13 +13,14 @@ import {
   copyHealth,
   copyTxid,
   InvariantReader,
+  NOT_ON_WINDOWS,
   startReplicate,
 } from "./support/follow_fixture.ts";
 import { createAccounts, TOTAL } from "./support/transfer_app.ts";
 import { WalsyncProcess } from "./support/walsync_process.ts";
 
 const test = (name: string, fn: () => Promise<void>) =>
-  Deno.test({ name, sanitizeOps: false, sanitizeResources: false, fn });
+  Deno.test({ name, ignore: NOT_ON_WINDOWS, sanitizeOps: false, sanitizeResources: false, fn });
 
 const TRANSFER_APP = new URL("./support/transfer_app.ts", import.meta.url).pathname;
 

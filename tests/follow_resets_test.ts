@@ -12,13 +12,13 @@ import { Logger } from "../src/log.ts";
 import { FileReplicaClient } from "../src/replica/file/file_replica_client.ts";
 import { runWalsync } from "./support/cli.ts";
 import { compactLevel0 } from "./support/compact_level0.ts";
-import { copyHealth, copyTxid, dumpOf } from "./support/follow_fixture.ts";
+import { copyHealth, copyTxid, dumpOf, NOT_ON_WINDOWS } from "./support/follow_fixture.ts";
 import { replicaFiles } from "./support/litestream.ts";
 import { WalsyncProcess } from "./support/walsync_process.ts";
 import { replicaTxid, waitForTxidAbove } from "./support/watch_fixture.ts";
 
 const test = (name: string, fn: () => Promise<void>) =>
-  Deno.test({ name, sanitizeOps: false, sanitizeResources: false, fn });
+  Deno.test({ name, ignore: NOT_ON_WINDOWS, sanitizeOps: false, sanitizeResources: false, fn });
 
 interface Setup {
   dir: string;
