@@ -117,7 +117,7 @@ export async function replicateCommand(args: string[]): Promise<number> {
       throw new UsageError(`-o "${output}" is a directory; give the path of the copy`);
     }
     targets = { kind: "one", name: restoreNameFor(config, pattern), path: output };
-    refuseForeignCopy(output, targets.name);
+    refuseForeignCopy(output, { name: targets.name });
   }
   const client = await openCommandReplica("replicate", parsed, config);
   const unsafe = Deno.env.get(UNSAFE_ENV) === "1";

@@ -40,9 +40,10 @@ export class ForeignCopyError extends UsageError {}
 /** Throws unless PATH is missing or a copy of `name` that walsync wrote. */
 export function refuseForeignCopy(
   path: string,
-  name: string,
-  record: FollowRecord | null = readFollowRecordOrNull(path),
+  options: { name: string; record?: FollowRecord | null },
 ): void {
+  const name = options.name;
+  const record = options.record === undefined ? readFollowRecordOrNull(path) : options.record;
   if (!exists(path) || record?.name === name) return;
   throw new ForeignCopyError(
     record
@@ -71,13 +72,13 @@ export async function openCopy(
   } catch (error) {
     if (!(error instanceof FollowPositionError)) throw error;
     log.warn("position file damaged; restoring the copy again", { reason: error.message });
-    return await restoreCopy(options, null, signal);
+    return await restoreCopy(options, { old: null, signal });
   }
   if (!exists(path)) {
     if (record) removeFollowRecord(path);
-    return await restoreCopy(options, null, signal);
+    return await restoreCopy(options, { old: null, signal });
   }
-  refuseForeignCopy(path, name, record);
+  refuseForeignCopy(path, { name, record });
   if (record === null) throw new ForeignCopyError(`"${path}" has no position file`);
   if (hasJournal(path)) {
     log.warn("a killed apply left a journal; rolling it back", { path });
@@ -95,14 +96,13 @@ export async function openCopy(
     txid: record.current.txid,
     path,
   });
-  return await restoreCopy(options, record.current, signal);
+  return await restoreCopy(options, { old: record.current, signal });
 }
 
 /** Restores the latest state into a new file and renames it onto the copy. */
 export async function restoreCopy(
   options: CopyOptions,
-  old: FollowPosition | null,
-  signal?: AbortSignal,
+  { old, signal }: { old: FollowPosition | null; signal?: AbortSignal },
 ): Promise<FollowPosition> {
   const { client, name, path, logger } = options;
   const staging = `${path}${RESTORE_SUFFIX}`;

@@ -100,7 +100,7 @@ export class Follower {
         );
       }
       this.#log.warn("restoring the copy from the latest snapshot", { reason: error.message });
-      this.#position = await restoreCopy(this.#copyOptions(), this.#position, signal);
+      this.#position = await restoreCopy(this.#copyOptions(), { old: this.#position, signal });
       return 1;
     }
   }
@@ -181,7 +181,7 @@ export class Follower {
   async #applyWithin(info: LtxFileInfo, maxBytes: number, signal?: AbortSignal): Promise<void> {
     const { client, name, path } = this.#options;
     const position = this.#position!;
-    const fetched = await fetchVerified(client, name, info, { maxBytes, signal });
+    const fetched = await fetchVerified(client, { name, info, maxBytes, signal });
     if (fetched === "too-large") {
       throw new RestartFromSnapshot(`TXID ${info.maxTxid} is larger than ${maxBytes} bytes`);
     }
@@ -194,7 +194,7 @@ export class Follower {
     let checksum: bigint;
     const page1 = new Uint8Array(position.pageSize);
     try {
-      checksum = checksumAfter(copy, position, fetched, name);
+      checksum = checksumAfter(copy, { position, file: fetched, name });
       readFullySync(copy, page1, 0);
     } finally {
       copy.close();

@@ -64,10 +64,9 @@ export interface VerifiedFile {
 /** Downloads and verifies one object; "too-large" past the budget. */
 export async function fetchVerified(
   client: ReplicaClient,
-  name: string,
-  info: LtxFileInfo,
-  options: { maxBytes: number; signal?: AbortSignal },
+  options: { name: string; info: LtxFileInfo; maxBytes: number; signal?: AbortSignal },
 ): Promise<Omit<VerifiedFile, "checksum"> | "too-large"> {
+  const { name, info } = options;
   if (info.sizeBytes > options.maxBytes) return "too-large";
   const bytes = await readAll(await client.openFile(name, info, { signal: options.signal }));
   const what = `Replica object ${describeFile(info)} of "${name}"`;
@@ -106,10 +105,9 @@ export async function fetchVerified(
  */
 export function checksumAfter(
   copy: Deno.FsFile,
-  position: FollowPosition,
-  file: Omit<VerifiedFile, "checksum">,
-  name: string,
+  options: { position: FollowPosition; file: Omit<VerifiedFile, "checksum">; name: string },
 ): bigint {
+  const { position, file, name } = options;
   const { pageSize } = position;
   const lock = lockPgno(pageSize);
   const old = new Uint8Array(pageSize);
