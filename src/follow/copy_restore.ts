@@ -1,9 +1,10 @@
 /**
  * A follower's copy from scratch or on restart. Scratch: `restore` (every object and the final
  * database checksum verified, integrity-checked) into `PATH.walsync-follow-new`, page 1 turned
- * into the copy's (copy_header.ts), position recorded, then renamed onto PATH: readers with
- * the old file open keep reading it until they reopen. Restart: a journal left by a killed
- * apply is played back first, then the copy must match one of the two positions recorded.
+ * into the copy's (copy_header.ts), position recorded, then the copy replaced: in place under
+ * SQLite's lock with a journal when one exists with the same page size (readers keep their
+ * file), else by a rename. Restart: a journal left by a killed apply is played back first,
+ * then the copy must match one of the two positions recorded.
  */
 import { syncDirectory } from "../durable.ts";
 import { UsageError } from "../errors.ts";
@@ -99,7 +100,7 @@ export async function openCopy(
   return await restoreCopy(options, { old: record.current, signal });
 }
 
-/** Restores the latest state into a new file and renames it onto the copy. */
+/** Restores the latest state into a new file, then replaces the copy with it (see below). */
 export async function restoreCopy(
   options: CopyOptions,
   { old, signal }: { old: FollowPosition | null; signal?: AbortSignal },
