@@ -48,6 +48,7 @@ Deno.test("help for each command prints its usage with examples and exits 0", as
       "snapshot",
       "list",
       "verify",
+      "replicate",
       "explain",
       "version",
       "help",
@@ -95,7 +96,9 @@ Deno.test("a single-dash long option or a misspelt one gets a did-you-mean", asy
 
 Deno.test("every command's help starts its option descriptions in one column", async () => {
   const signature = /^( +(?:-\w, )?--[\w-]+(?:\[=false\])?(?: [A-Z]+)?)( +)(\S\S)/;
-  for (const command of ["watch", "restore", "snapshot", "list", "verify", "explain"]) {
+  for (
+    const command of ["watch", "restore", "snapshot", "list", "verify", "replicate", "explain"]
+  ) {
     const { stdout } = await walsync(command, "--help");
     const lines = stdout.split("\n");
     const start = lines.indexOf("Options:");

@@ -44,8 +44,9 @@ Options:
 ${REPLICA_FLAGS_HELP}
       --all               Follow every database in the replica
       --interval D        How often each database polls the replica (default 1s)
-      --discover-interval D  How often --all/PATTERN lists the replica for new databases
-                          (default 10s)
+      --discover-interval D
+                          How often --all or a PATTERN lists the replica for new
+                          databases (default 10s)
       --once              Catch up once and exit (0 if every database followed verified)
       --log-format F      text or json
       --log-level L       debug, info, warn or error
