@@ -146,25 +146,38 @@ test("a follower SIGKILLed at random instants and restarted ends equal to the pr
   const watch = new WalsyncProcess(["watch", db, "-b", replica, "--sync-interval", "50ms"]);
   await watch.ready();
   const app = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", TRANSFER_APP, db, "1500", "2"],
+    args: ["run", "-A", TRANSFER_APP, db, "3000", "2"],
     stdout: "null",
     stderr: "inherit",
   }).spawn();
   let kills = 0;
+  let journalsLeft = 0;
+  const logs: string[] = [];
   let follow: WalsyncProcess | null = null;
   try {
-    for (let round = 0; round < 10; round++) {
+    // Even rounds: killed at a random instant. Odd rounds: killed as soon as an apply's journal
+    // appears, so some kills land mid-apply for sure.
+    for (let round = 0; round < 12; round++) {
       follow = startReplicate(["bank.db", "-b", replica, "-o", copy]);
-      await new Promise((r) => setTimeout(r, 300 + Math.random() * 1200));
+      if (round % 2 === 0) {
+        await new Promise((r) => setTimeout(r, 300 + Math.random() * 1200));
+      } else {
+        const deadline = Date.now() + 10_000;
+        while (!exists(journalPathOf(copy)) && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 1));
+        }
+      }
       await follow.kill();
       kills++;
-      // Whatever instant the kill hit, a reader opening the copy sees a whole TXID.
+      if (exists(journalPathOf(copy))) journalsLeft++;
+      logs.push(follow.stderr);
+      // Whatever instant the kill hit, a reader that opens the copy (read-write, so it plays a
+      // journal back) finds a whole TXID: balances intact, integrity ok.
       if (copyTxid(copy) > 0) {
-        const dump = dumpOf(copy);
-        if (dump !== null) {
-          const sum = (dump.acct as { bal: number }[]).reduce((s, r) => s + r.bal, 0);
-          assert.equal(sum, TOTAL, `round ${round}: the copy's balances sum to ${sum}`);
-        }
+        assert.deepEqual(copyHealth(copy), { integrity: "ok", journalMode: "delete" });
+        const dump = dumpOf(copy)!;
+        const sum = (dump.acct as { bal: number }[]).reduce((s, r) => s + r.bal, 0);
+        assert.equal(sum, TOTAL, `round ${round}: the copy's balances sum to ${sum}`);
       }
     }
     assert.equal((await app.status).code, 0);
@@ -176,7 +189,10 @@ test("a follower SIGKILLed at random instants and restarted ends equal to the pr
       60_000,
     );
     assert.deepEqual(copyHealth(copy), { integrity: "ok", journalMode: "delete" });
-    assert.equal(kills, 10);
+    assert.equal(kills, 12);
+    assert.ok(journalsLeft > 0, "some kills landed mid-apply");
+    // Every restart found the copy at one of its two recorded positions: none restored it again.
+    assert.doesNotMatch(logs.join(""), /does not match its recorded position/);
   } finally {
     try {
       app.kill("SIGKILL");
