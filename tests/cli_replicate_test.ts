@@ -64,3 +64,19 @@ Deno.test({
     }
   },
 });
+
+Deno.test("replicate --all --once exits 1 when the replica cannot be listed", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "walsync-replicate-unlistable-" });
+  Deno.writeTextFileSync(`${dir}/rep`, "a file where the replica directory should be");
+  const run = await runWalsync([
+    "replicate",
+    "--all",
+    "-b",
+    `file://${dir}/rep`,
+    "-o",
+    `${dir}/copies`,
+    "--once",
+  ]);
+  assert.equal(run.code, 1, run.stderr);
+  assert.match(run.stderr, /cannot list the replica's databases/);
+});

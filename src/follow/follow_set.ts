@@ -68,6 +68,8 @@ export class FollowSet {
   #options: FollowSetOptions;
   #entries = new Map<string, Entry>();
   #budget = new ByteBudget(DEFAULT_APPLY_BUDGET_BYTES);
+  /** The last listing of the replica's databases failed. */
+  #discoveryFailing = false;
   #log: Logger;
 
   constructor(options: FollowSetOptions) {
@@ -117,7 +119,10 @@ export class FollowSet {
     return {
       followed: all.length,
       stopped: all.filter((e) => e.stopped).map((e) => e.follower.name),
-      failing: all.filter((e) => !e.stopped && e.failures > 0).map((e) => e.follower.name),
+      failing: [
+        ...(this.#discoveryFailing ? ["(the replica's list of databases)"] : []),
+        ...all.filter((e) => !e.stopped && e.failures > 0).map((e) => e.follower.name),
+      ],
     };
   }
 
@@ -158,8 +163,10 @@ export class FollowSet {
     let names: string[];
     try {
       names = await this.#options.client.listDatabases(signal);
+      this.#discoveryFailing = false;
     } catch (error) {
       if (!signal.aborted) this.#log.warn("cannot list the replica's databases", { error });
+      this.#discoveryFailing = true;
       return;
     }
     for (const name of names) {
