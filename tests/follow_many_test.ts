@@ -5,6 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
+import { FollowSet } from "../src/follow/follow_set.ts";
+import { Logger } from "../src/log.ts";
+import { FileReplicaClient } from "../src/replica/file/file_replica_client.ts";
 import { runWalsync } from "./support/cli.ts";
 import { copyEquals, copyTxid, NOT_ON_WINDOWS, startReplicate } from "./support/follow_fixture.ts";
 import { waitFor } from "./support/litestream.ts";
@@ -92,4 +95,34 @@ test("one process follows 200 databases and picks up new ones", async () => {
   const names = [...Deno.readDirSync(some)].map((e) => e.name).filter((n) => n.endsWith(".db"));
   assert.deepEqual(names.sort(), [...Array(10).keys()].map(tenantName));
   for (const name of names) assert.ok(copyEquals(`${some}/${name}`, `${tenants}/${name}`));
+});
+
+test("a running follower logs a summary of its databases", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "walsync-follow-summary-" });
+  for (const name of ["a.db", "b.db"]) {
+    write(`${dir}/${name}`, "x");
+    const snap = await runWalsync(["snapshot", `${dir}/${name}`, "-b", `file://${dir}/rep`]);
+    assert.equal(snap.code, 0, snap.stderr);
+  }
+  const lines: string[] = [];
+  const set = new FollowSet({
+    client: new FileReplicaClient(`${dir}/rep`),
+    logger: new Logger({ format: "json", write: (line) => lines.push(line) }),
+    targets: { kind: "many", dir: `${dir}/copies`, match: null },
+    intervalMs: 50,
+    summaryIntervalMs: 200,
+  });
+  const stop = new AbortController();
+  const running = set.run(stop.signal);
+  await waitFor("a summary line", () => lines.some((l) => l.includes("follower summary")));
+  stop.abort();
+  const summary = await running;
+  assert.deepEqual(summary, { followed: 2, stopped: [], failing: [] });
+  const line = JSON.parse(lines.find((l) => l.includes("follower summary"))!);
+  assert.equal(line.databases, 2);
+  assert.equal(line.failing, 0);
+  assert.deepEqual(set.status().map((s) => [s.name, s.state]).sort(), [
+    ["a.db", "following"],
+    ["b.db", "following"],
+  ]);
 });

@@ -17,6 +17,8 @@ import { ByteBudget, DEFAULT_APPLY_BUDGET_BYTES, FollowVerificationError } from 
 export const DEFAULT_INTERVAL_MS = 1000;
 /** How often `--all` lists the replica's databases for new ones. */
 export const DEFAULT_DISCOVER_INTERVAL_MS = 10_000;
+/** How often a running follower logs one line about all its databases. */
+export const DEFAULT_SUMMARY_INTERVAL_MS = 60_000;
 /** Followers polling at once. */
 export const DEFAULT_CONCURRENCY = 8;
 /** Polls a new database may find no restorable file before that is a warning. */
@@ -35,6 +37,8 @@ export interface FollowSetOptions {
   intervalMs?: number;
   discoverIntervalMs?: number;
   concurrency?: number;
+  /** How often the summary line is logged (default DEFAULT_SUMMARY_INTERVAL_MS). */
+  summaryIntervalMs?: number;
   /** Catch every follower up once, then return. */
   once?: boolean;
   /** Tests only: apply without lock or journal. */
@@ -70,6 +74,9 @@ export class FollowSet {
   #budget = new ByteBudget(DEFAULT_APPLY_BUDGET_BYTES);
   /** The last listing of the replica's databases failed. */
   #discoveryFailing = false;
+  /** Since the last summary line: files applied, and the highest lag among them. */
+  #appliedSinceSummary = 0;
+  #maxLagSinceSummaryMs = 0;
   #log: Logger;
 
   constructor(options: FollowSetOptions) {
@@ -94,7 +101,13 @@ export class FollowSet {
     const intervalMs = this.#options.intervalMs ?? DEFAULT_INTERVAL_MS;
     const discoverMs = this.#options.discoverIntervalMs ?? DEFAULT_DISCOVER_INTERVAL_MS;
     let discoverAt = 0;
+    const summaryMs = this.#options.summaryIntervalMs ?? DEFAULT_SUMMARY_INTERVAL_MS;
+    let summaryAt = Date.now() + summaryMs;
     while (!signal.aborted) {
+      if (Date.now() >= summaryAt) {
+        this.#logSummary();
+        summaryAt = Date.now() + summaryMs;
+      }
       if (this.#options.targets.kind === "many" && Date.now() >= discoverAt) {
         await this.#discover(signal);
         discoverAt = Date.now() + discoverMs;
@@ -111,6 +124,7 @@ export class FollowSet {
       if (this.#options.once) break;
       const next = Math.min(
         discoverAt,
+        summaryAt,
         ...[...this.#entries.values()].filter((e) => !e.stopped).map((e) => e.dueAt),
       );
       await sleep(Math.max(0, Math.min(next, Date.now() + intervalMs) - Date.now()), signal);
@@ -131,6 +145,13 @@ export class FollowSet {
     const { follower } = entry;
     try {
       const applied = await follower.poll(signal);
+      if (applied > 0) {
+        this.#appliedSinceSummary += applied;
+        this.#maxLagSinceSummaryMs = Math.max(
+          this.#maxLagSinceSummaryMs,
+          follower.lastLagMs ?? 0,
+        );
+      }
       if (entry.failures > 0) this.#log.info("following again", { db: follower.name });
       entry.failures = 0;
       entry.dueAt = Date.now() + intervalMs;
@@ -155,6 +176,20 @@ export class FollowSet {
       this.#log[arriving ? "debug" : "warn"]("follow failed; will retry", { ...fields, retryMs });
       return 0;
     }
+  }
+
+  /** One line a minute: how many databases, how many in trouble, what was applied. */
+  #logSummary(): void {
+    const states = this.status().map((s) => s.state);
+    this.#log.info("follower summary", {
+      databases: states.length,
+      failing: states.filter((s) => s === "failing").length,
+      stopped: states.filter((s) => s === "stopped").length,
+      applied: this.#appliedSinceSummary,
+      maxLagMs: this.#maxLagSinceSummaryMs,
+    });
+    this.#appliedSinceSummary = 0;
+    this.#maxLagSinceSummaryMs = 0;
   }
 
   async #discover(signal: AbortSignal): Promise<void> {
