@@ -25,6 +25,7 @@ import {
   replicaSettings,
   SYNC_FLAG_SPEC,
 } from "./command_config.ts";
+import { describeOps } from "./watch_ops.ts";
 import { EXIT_OK } from "./exit_codes.ts";
 import { writeJson, writeOut } from "./output.ts";
 import { REPLICA_FLAGS, REPLICA_FLAGS_HELP } from "./replica_flags.ts";
@@ -130,6 +131,7 @@ export async function explainCommand(args: string[]): Promise<number> {
         sseKmsKeyId: replica.sseKmsKeyId ?? null,
       },
       log: { format: config?.log.format ?? null, level: config?.log.level ?? "info" },
+      metrics: describeOps(config, global.syncIntervalMs.value).json,
       settings: jsonSettings(global),
       retention: { applied: false, configured: { ...config?.retention } },
       patterns: (config?.databases ?? []).map((entry) => ({
@@ -188,6 +190,7 @@ export async function explainCommand(args: string[]): Promise<number> {
       config?.log.level ?? "info"
     }`,
   );
+  lines.push(...describeOps(config, global.syncIntervalMs.value).lines);
   lines.push(
     `retention   ${
       retention.length === 0 ? "" : `${retention.join(", ")} ([retention]), `

@@ -15,6 +15,7 @@ import { readConfigDocument } from "./config_reader.ts";
 import type { RetentionSettings, SyncSettings, TomlValue } from "./config_schema.ts";
 import type { EnvLookup } from "./env_expand.ts";
 import { defaultName, expandGlob, resolvePath } from "./glob.ts";
+import type { MetricsConfig } from "./metrics_config.ts";
 import { tomlLines } from "./toml_lines.ts";
 
 /** A value with the line it was set on. */
@@ -57,6 +58,10 @@ export interface WalsyncConfig {
   retention: Partial<RetentionSettings>;
   log: { format?: "text" | "json"; level?: "debug" | "info" | "warn" | "error" };
   databases: DatabaseEntry[];
+  /** `[metrics]`: listener, `/health` threshold, heartbeat (absent without the section). */
+  metrics?: MetricsConfig;
+  /** Top-level `exec`: the application `watch` starts and supervises. */
+  exec?: Located<string>;
 }
 
 /** One database file to replicate, with its replica name and the entry that chose it. */

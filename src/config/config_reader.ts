@@ -28,6 +28,7 @@ import {
 import { suggest } from "./did_you_mean.ts";
 import { type EnvLookup, expandEnv } from "./env_expand.ts";
 import { globRoot, isGlob, isSideFile, resolvePath } from "./glob.ts";
+import { readMetricsKey } from "./metrics_config.ts";
 import type { LineLookup } from "./toml_lines.ts";
 
 export interface ReadOptions {
@@ -61,6 +62,15 @@ export function readConfigDocument(
       readDatabases(checker, value, configDir, config);
       continue;
     }
+    if (key === "exec") {
+      const command = checker.string([key], value);
+      if (command !== undefined && command.trim() === "") {
+        checker.report([key], 'exec must name a command, e.g. exec = "/app/server --port 8080"');
+      } else if (command !== undefined) {
+        config.exec = { value: command, line: checker.line([key]) };
+      }
+      continue;
+    }
     if (!Object.hasOwn(SECTION_KEYS, key)) {
       checker.unknownTopLevel(key, value);
       continue;
@@ -75,7 +85,13 @@ export function readConfigDocument(
       else if (key === "s3") readS3(checker, name, setting, { config, configDir });
       else if (key === "sync") readSync(checker, path, setting, config.sync, config.syncLines);
       else if (key === "retention") readRetention(checker, name, setting, config);
-      else readLog(checker, name, setting, config);
+      else if (key === "metrics") {
+        const expanded = checker.expanded(path, setting);
+        const problem = expanded === undefined
+          ? null
+          : readMetricsKey(name, expanded, config.metrics ??= {});
+        if (problem) checker.report(path, problem);
+      } else readLog(checker, name, setting, config);
     }
   }
   checkS3SettingsApply(checker, config);

@@ -117,6 +117,7 @@ export const SECTION_KEYS: Record<string, readonly string[]> = {
   sync: Object.keys(SYNC_KEYS),
   retention: RETENTION_KEYS,
   log: ["format", "level"],
+  metrics: ["addr", "per_database", "max_lag", "heartbeat_url", "heartbeat_interval"],
   databases: [
     "path",
     "name",

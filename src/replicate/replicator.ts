@@ -105,6 +105,7 @@ export class Replicator {
   #unreadable: { current: UnreadableWal | null } = { current: null };
   #stagingFullWarned = false;
   #closed = false;
+  #walSizeBytes = 0;
 
   private constructor(ctx: ReplicationContext, options: ReplicatorOptions) {
     this.path = ctx.path;
@@ -188,6 +189,11 @@ export class Replicator {
     return this.#ctx.state.pages.value;
   }
 
+  /** Size of the `-wal` file at the last sync's look (bytes; for metrics). */
+  get walSizeBytes(): number {
+    return this.#walSizeBytes;
+  }
+
   /** True if staged files wait for upload. */
   get hasPending(): boolean {
     return this.#ctx.pending.count > 0;
@@ -260,6 +266,7 @@ export class Replicator {
     }
     this.#stagingFullWarned = false;
     const wal = await this.#ctx.db.walStat();
+    this.#walSizeBytes = wal.sizeBytes;
     this.#movePinIfWritten(wal.fingerprint);
     const now = Date.now();
     const unchanged = wal.fingerprint === this.#lastFingerprint;

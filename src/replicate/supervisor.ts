@@ -13,6 +13,7 @@ import { type Logger, silentLogger } from "../log.ts";
 import type { ReplicaClient } from "../replica/replica_client.ts";
 import { ChangeWatcher } from "../watch/change_watcher.ts";
 import {
+  type DatabaseObservation,
   type DatabaseSettings,
   DatabaseSlot,
   type DatabaseStatus,
@@ -397,6 +398,16 @@ export class Supervisor {
     return [...this.#slots.values()].map((slot) => slot.status());
   }
 
+  /** Every database's status, counters and lag now (read-only; see src/observe/). */
+  observe(nowMs = Date.now()): DatabaseObservation[] {
+    return [...this.#slots.values()].map((slot) => slot.observe(nowMs));
+  }
+
+  /** Databases holding files open, and how many may (file-descriptor budget, max_open). */
+  get openBudget(): { open: number; maxOpen: number; fdLimit: number | null } {
+    return { open: this.#openCount, maxOpen: this.#budget.maxOpen, fdLimit: this.#budget.limit };
+  }
+
   /**
    * The replica name of the database `path` names when this process replicates that file
    * already (under this or another path: a symlink or hard link), else null. One stat.
@@ -559,6 +570,8 @@ export class Supervisor {
       throw new WalsyncError(`"${slot.name}" is not replicated now: ${slot.status().problem}`);
     }
     const { txid } = await replicator.snapshot("requested by walsync snapshot");
+    slot.stats.snapshots++;
+    slot.stats.captured(replicator.txid, replicator.uploadedTxid, Date.now());
     const checksum = formatChecksum(replicator.databaseChecksum);
     while (slot.uploading) await sleep(UPLOAD_POLL_MS);
     await this.#upload(slot, true);
@@ -602,6 +615,7 @@ export class Supervisor {
     this.#uploadSlots--;
     try {
       await replicator.upload(this.#options.abandonUploads);
+      slot.stats.uploaded(Date.now(), replicator.uploadedTxid);
       slot.uploadFailures = 0;
       slot.nextUploadAt = Date.now() + slot.settings.syncIntervalMs;
       this.#replicaReachable = true;
@@ -613,6 +627,7 @@ export class Supervisor {
       }
     } catch (error) {
       slot.uploadFailures++;
+      slot.stats.upload.errors++;
       this.#replicaReachable = false;
       const backoff = Math.min(MAX_UPLOAD_BACKOFF_MS, 1000 * 2 ** (slot.uploadFailures - 1));
       slot.nextUploadAt = Date.now() + backoff * (0.5 + Math.random() / 2);
