@@ -4,6 +4,7 @@ import { DatabaseSync } from "node:sqlite";
 import { runWalsync } from "./support/cli.ts";
 import { copyTxid, NOT_ON_WINDOWS, startReplicate } from "./support/follow_fixture.ts";
 import { waitFor } from "./support/litestream.ts";
+import { freePort } from "./support/s3_server.ts";
 
 Deno.test("replicate refuses bad usage with exit 2 and a message naming the problem", async () => {
   const dir = await Deno.makeTempDir({ prefix: "walsync-replicate-cli-" });
@@ -79,4 +80,48 @@ Deno.test("replicate --all --once exits 1 when the replica cannot be listed", as
   ]);
   assert.equal(run.code, 1, run.stderr);
   assert.match(run.stderr, /cannot list the replica's databases/);
+});
+
+Deno.test({
+  name: "replicate --metrics-addr serves each database's TXID, lag and poll age, and /health",
+  ignore: NOT_ON_WINDOWS,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "walsync-replicate-metrics-" });
+    const replica = `file://${dir}/rep`;
+    const db = new DatabaseSync(`${dir}/app.db`);
+    db.exec("PRAGMA journal_mode=WAL; CREATE TABLE t(x); INSERT INTO t VALUES (1)");
+    db.close();
+    const snap = await runWalsync(["snapshot", `${dir}/app.db`, "-b", replica]);
+    assert.equal(snap.code, 0, snap.stderr);
+    const port = freePort();
+    const follow = startReplicate([
+      "app.db",
+      "-b",
+      replica,
+      "-o",
+      `${dir}/copy.db`,
+      "--metrics-addr",
+      `127.0.0.1:${port}`,
+    ]);
+    try {
+      await waitFor("the copy", () => copyTxid(`${dir}/copy.db`) > 0, () => follow.stderr);
+      const txid = copyTxid(`${dir}/copy.db`);
+      let page = "";
+      const get = async (path: string) => await fetch(`http://127.0.0.1:${port}${path}`);
+      for (let i = 0; i < 100 && !page.includes("last_poll_age"); i++) {
+        page = await (await get("/metrics")).text();
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.match(page, new RegExp(`^walsync_follower_txid\\{db="app.db"\\} ${txid}$`, "m"));
+      assert.match(page, /^walsync_follower_databases\{state="following"\} 1$/m);
+      assert.match(page, /^walsync_follower_last_poll_age_seconds\{db="app.db"\} [\d.]+$/m);
+      const health = await get("/health");
+      assert.equal(health.status, 200);
+      assert.deepEqual(await health.json(), { healthy: true, databases: [] });
+    } finally {
+      await follow.kill();
+    }
+  },
 });

@@ -9,6 +9,8 @@ import { UsageError } from "../errors.ts";
 import { refuseForeignCopy } from "../follow/copy_restore.ts";
 import { acquireFollowLock, followLockPath } from "../follow/follow_lock.ts";
 import { FollowSet, type FollowTargets } from "../follow/follow_set.ts";
+import { startFollowerMetricsServer } from "../observe/follower_metrics.ts";
+import { parseListenAddress } from "../observe/http_server.ts";
 import { absolutePath, type FlagSpec, parseCommandArgs, stringFlag } from "./args.ts";
 import { loadCommandConfig, openCommandReplica, restoreNameFor } from "./command_config.ts";
 import { EXIT_FAILURE, EXIT_OK } from "./exit_codes.ts";
@@ -48,6 +50,9 @@ ${REPLICA_FLAGS_HELP}
                           How often --all or a PATTERN lists the replica for new
                           databases (default 10s)
       --once              Catch up once and exit (0 if every database followed verified)
+      --metrics-addr A    Serve GET /metrics (per database: TXID, lag, last poll age) and
+                          GET /health (503 while a database fails or stopped) on A, e.g.
+                          127.0.0.1:9091 (":9091" binds loopback); default off
       --log-format F      text or json
       --log-level L       debug, info, warn or error
 
@@ -67,6 +72,7 @@ const REPLICATE_FLAGS: FlagSpec = {
   interval: { type: "string" },
   "discover-interval": { type: "string" },
   once: { type: "boolean" },
+  "metrics-addr": { type: "string" },
   "log-format": { type: "string" },
   "log-level": { type: "string" },
 };
@@ -120,6 +126,10 @@ export async function replicateCommand(args: string[]): Promise<number> {
     targets = { kind: "one", name: restoreNameFor(config, pattern), path: output };
     refuseForeignCopy(output, { name: targets.name });
   }
+  const metricsFlag = stringFlag(parsed, "metrics-addr");
+  const metricsAddress = metricsFlag === undefined
+    ? undefined
+    : parseListenAddress(metricsFlag, "--metrics-addr");
   const client = await openCommandReplica("replicate", parsed, config);
   const unsafe = Deno.env.get(UNSAFE_ENV) === "1";
   if (unsafe) logger.warn(`${UNSAFE_ENV}=1: applying WITHOUT locks or journal (tests only)`);
@@ -136,7 +146,14 @@ export async function replicateCommand(args: string[]): Promise<number> {
       once: parsed.values.once === true,
       unsafe,
     });
-    const summary = await set.run(interrupt.signal);
+    const metrics = metricsAddress &&
+      startFollowerMetricsServer({ address: metricsAddress, status: () => set.status(), logger });
+    let summary;
+    try {
+      summary = await set.run(interrupt.signal);
+    } finally {
+      await metrics?.close();
+    }
     logger.info("replicate stopped", {
       followed: summary.followed,
       stopped: summary.stopped.length,

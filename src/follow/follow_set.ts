@@ -47,6 +47,7 @@ export interface FollowSetOptions {
 
 interface Entry {
   follower: Follower;
+  lastPollOkAt: number | null;
   dueAt: number;
   failures: number;
   stopped: boolean;
@@ -58,6 +59,8 @@ export interface FollowStatus {
   txid: number;
   state: "following" | "failing" | "stopped";
   lastLagMs: number | null;
+  /** When its last poll succeeded (ms since the epoch), null before the first. */
+  lastPollOkAt: number | null;
 }
 
 export interface FollowSummary {
@@ -94,6 +97,7 @@ export class FollowSet {
       txid: e.follower.txid,
       state: e.stopped ? "stopped" : e.failures > 0 ? "failing" : "following",
       lastLagMs: e.follower.lastLagMs,
+      lastPollOkAt: e.lastPollOkAt,
     }));
   }
 
@@ -154,6 +158,7 @@ export class FollowSet {
       }
       if (entry.failures > 0) this.#log.info("following again", { db: follower.name });
       entry.failures = 0;
+      entry.lastPollOkAt = Date.now();
       entry.dueAt = Date.now() + intervalMs;
       return applied;
     } catch (error) {
@@ -219,7 +224,13 @@ export class FollowSet {
     const { client, logger, unsafe } = this.#options;
     const budget = this.#budget;
     const follower = new Follower({ client, name, path, logger, unsafe, budget });
-    this.#entries.set(name, { follower, dueAt: 0, failures: 0, stopped: false });
+    this.#entries.set(name, {
+      follower,
+      lastPollOkAt: null,
+      dueAt: 0,
+      failures: 0,
+      stopped: false,
+    });
   }
 }
 
