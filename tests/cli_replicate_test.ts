@@ -110,7 +110,8 @@ Deno.test({
       const txid = copyTxid(`${dir}/copy.db`);
       let page = "";
       const get = async (path: string) => await fetch(`http://127.0.0.1:${port}${path}`);
-      for (let i = 0; i < 100 && !page.includes("last_poll_age"); i++) {
+      // The first poll completes just after the restore: wait for its sample line.
+      for (let i = 0; i < 200 && !page.includes('last_poll_age_seconds{db="app.db"}'); i++) {
         page = await (await get("/metrics")).text();
         await new Promise((r) => setTimeout(r, 50));
       }

@@ -62,8 +62,10 @@ async function killMidApply(
     // Killed once the copy itself is being written (the journal, if any, is complete by then).
     const writing = Deno.statSync(copy).mtime?.getTime() !== mtimeBefore;
     if (writing || Date.now() - started > 30_000) {
-      child.kill("SIGKILL");
-      killed = writing;
+      try {
+        child.kill("SIGKILL");
+        killed = writing;
+      } catch { /* it finished first: this attempt caught nothing */ }
       break;
     }
   }
@@ -113,8 +115,12 @@ test("an apply killed mid-write leaves a hot journal that the next reader rolls 
     // Every third is a whole-file replacement (a restore-again in place).
     const mode = attempt % 3 === 2 ? "replace" : "apply";
     if (!await killMidApply(copy, `${dir}/next-${attempt}.db`, mode)) continue;
+    if (!exists(journalPathOf(copy))) {
+      // The kill landed after the commit point (the journal deleted): the new state, whole.
+      assert.deepEqual(readCopy(copy), { values: ["b"], integrity: "ok" });
+      continue;
+    }
     caught++;
-    assert.ok(exists(journalPathOf(copy)), "the killed apply left its journal");
     // A read-only reader cannot roll back: SQLite refuses rather than show a torn page.
     const ro = new DatabaseSync(copy, { readOnly: true });
     assert.throws(() => ro.prepare("SELECT count(*) FROM t").get(), /readonly/i);
