@@ -84,13 +84,35 @@ async function roundTrip(dir: string, replica: string, env?: Record<string, stri
   const verify = ok(await walsync(["verify", "app.db", "-b", replica], { env }), "verify");
   assert.match(verify.stdout + verify.stderr, /OK/);
   ok(await walsync(["explain", `${dir}/app.db`, "-b", replica], { env }), "explain");
+  ok(await walsync(["compact", "app.db", "-b", replica, "--force"], { env }), "compact --force");
+  ok(
+    await walsync(["replicate", "app.db", "-b", replica, "-o", `${dir}/copy.db`, "--once"], {
+      env,
+    }),
+    "replicate --once",
+  );
+  assert.deepEqual(restoredDump(`${dir}/copy.db`), source);
+  const status = await walsync(["status"], { env: { ...env, WALSYNC_RUN_DIR: `${dir}/run` } });
+  assert.equal(status.code, 1, `status without a daemon exits 1: ${status.stderr}`);
 }
 
 Deno.test("with exactly the release's permissions, version and help work", async () => {
   const version = ok(await walsync(["version"]), "version");
   assert.match(version.stdout, new RegExp(`^walsync ${VERSION.replaceAll(".", "\\.")} `));
   ok(await walsync(["help"]), "help");
-  for (const command of ["watch", "restore", "snapshot", "list", "verify", "explain"]) {
+  for (
+    const command of [
+      "watch",
+      "restore",
+      "snapshot",
+      "list",
+      "verify",
+      "compact",
+      "replicate",
+      "status",
+      "explain",
+    ]
+  ) {
     ok(await walsync(["help", command]), `help ${command}`);
   }
 });

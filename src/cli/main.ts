@@ -21,6 +21,7 @@ Commands:
   list           List the databases in a replica
   verify         Check every object of a database's replica and a full restore
   compact        Compaction and retention on a replica now (dry run unless --force)
+  replicate      Follow a replica: keep local read copies current (read replicas)
   explain        Print the resolved configuration (walsync.toml + flags), do nothing
   version        Print the version
   help [CMD]     Show this help, or a command's help with examples
@@ -66,6 +67,10 @@ const MODULES: Record<string, () => Promise<CommandModule>> = {
   compact: async () => {
     const m = await import("./compact.ts");
     return { run: m.compactCommand, help: m.COMPACT_HELP };
+  },
+  replicate: async () => {
+    const m = await import("./replicate.ts");
+    return { run: m.replicateCommand, help: m.REPLICATE_HELP };
   },
   explain: async () => {
     const m = await import("./explain.ts");

@@ -10,7 +10,7 @@ Deno.test("platformRefusal refuses watch and snapshot on Windows, naming locks, 
     assert.match(reason, /POSIX advisory locks/);
     assert.match(reason, /SIGUSR1/);
     assert.match(reason, /\/proc/);
-    assert.match(reason, /restore, verify, list and explain work/);
+    assert.match(reason, /restore, verify, list, compact and explain work/);
   }
 });
 
@@ -19,8 +19,11 @@ Deno.test("platformRefusal lets every command run on Linux and macOS, and the ot
   for (const os of ["linux", "darwin"] as const) {
     for (const command of commands) assert.equal(platformRefusal(command, os), null, command);
   }
-  for (const command of ["restore", "verify", "list", "explain", "version", "help"]) {
+  for (const command of ["restore", "verify", "list", "compact", "explain", "version", "help"]) {
     assert.equal(platformRefusal(command, "windows"), null, command);
+  }
+  for (const command of ["replicate", "status"]) {
+    assert.match(platformRefusal(command, "windows") ?? "", /does not run on Windows/, command);
   }
 });
 
@@ -41,4 +44,14 @@ Deno.test("walsync watch on Windows exits 2 before touching the database or the 
 
 Deno.test("walsync watch --help on Windows still prints the help", async () => {
   assert.equal(await main(["watch", "--help"], { os: "windows" }), 0);
+});
+
+Deno.test("platformRefusal refuses replicate on Windows, naming SQLite's locks", () => {
+  const reason = platformRefusal("replicate", "windows");
+  assert.ok(reason);
+  assert.match(reason, /"walsync replicate" does not run on Windows/);
+  assert.match(reason, /POSIX advisory locks/);
+  for (const os of ["linux", "darwin"] as const) {
+    assert.equal(platformRefusal("replicate", os), null);
+  }
 });
