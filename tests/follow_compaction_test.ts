@@ -1,0 +1,238 @@
+/**
+ * The follower through real walsync compaction and retention (not a stand-in compactor):
+ * `walsync watch` with a 1 s level 1, a 3 s level 2, no point-in-time window and no linger,
+ * so level 0 keeps its newest file only and level-1 files are deleted once merged into
+ * level 2. A follower stopped while that happens is restarted and bridges through what is
+ * left; one that runs throughout, with a reader checking an invariant on the copy, keeps up.
+ * Each copy must end equal to the primary, and no object may fail verification. On a file
+ * replica and on S3.
+ */
+import assert from "node:assert/strict";
+import { FileReplicaClient } from "../src/replica/file/file_replica_client.ts";
+import type { LtxFileInfo, ReplicaClient } from "../src/replica/replica_client.ts";
+import { S3ReplicaClient } from "../src/replica/s3/s3_replica_client.ts";
+import { listAllFiles } from "../src/restore/apply.ts";
+import { runWalsync } from "./support/cli.ts";
+import {
+  copyEquals,
+  copyHealth,
+  copyTxid,
+  dumpOf,
+  InvariantReader,
+  NOT_ON_WINDOWS,
+  startReplicate,
+} from "./support/follow_fixture.ts";
+import { waitFor } from "./support/litestream.ts";
+import { s3TestTargets, stopS3ServersAfterTests, testReplicaOptions } from "./support/s3_server.ts";
+import { createAccounts, TOTAL } from "./support/transfer_app.ts";
+import { WalsyncProcess } from "./support/walsync_process.ts";
+
+const TRANSFER_APP = new URL("./support/transfer_app.ts", import.meta.url).pathname;
+
+const RETENTION = [
+  "--compaction-levels",
+  "1s,3s",
+  "--pitr",
+  "0",
+  "--l0-linger",
+  "0",
+  "--retain-hourly",
+  "0",
+  "--retain-daily",
+  "0",
+  "--retain-weekly",
+  "0",
+  "--retain-monthly",
+  "0",
+];
+
+interface Backend {
+  url: string;
+  env: Record<string, string>;
+  client: ReplicaClient;
+}
+
+type BackendFactory = (dir: string) => Promise<Backend>;
+
+const fileBackend: BackendFactory = (dir) =>
+  Promise.resolve({
+    url: `file://${dir}/rep`,
+    env: {},
+    client: new FileReplicaClient(`${dir}/rep`),
+  });
+
+function runTransfers(db: string, count: number, pauseMs: number): Promise<Deno.CommandStatus> {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", TRANSFER_APP, db, String(count), String(pauseMs)],
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn().status;
+}
+
+const describe = (files: LtxFileInfo[]) =>
+  files.map((f) => `L${f.level}:${f.minTxid}-${f.maxTxid}`).join(" ");
+
+function startWatch(db: string, b: Backend): WalsyncProcess {
+  return new WalsyncProcess(
+    ["watch", db, "-b", b.url, "--sync-interval", "50ms", ...RETENTION],
+    { env: b.env },
+  );
+}
+
+/** Lists the replica until `condition` holds (the bound only turns a hang into a failure). */
+async function listedUntil(
+  b: Backend,
+  what: string,
+  condition: (files: LtxFileInfo[]) => boolean,
+  context: () => string,
+): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!condition(await listAllFiles(b.client, "bank.db"))) {
+    if (Date.now() > deadline) throw new Error(`Gave up waiting for ${what}\n${context()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Fails on any line of a follower's log at error level (a verification failure included). */
+function assertNoErrors(stderr: string): void {
+  const errors = stderr.split("\n").filter((l) => l.includes('"level":"error"'));
+  assert.deepEqual(errors, [], stderr);
+}
+
+async function stoppedFollowerBridges(dir: string, b: Backend): Promise<void> {
+  const db = `${dir}/bank.db`;
+  const copy = `${dir}/copy.db`;
+  createAccounts(db);
+  const watch = startWatch(db, b);
+  try {
+    await watch.ready();
+    assert.equal((await runTransfers(db, 10, 40)).code, 0);
+    const follow = ["replicate", "bank.db", "-b", b.url, "-o", copy, "--once"];
+    let files: LtxFileInfo[] = [];
+    await listedUntil(b, "the first transfers in the replica", (f) => {
+      files = f;
+      return f.length > 0 && Math.max(...f.map((x) => x.maxTxid)) >= 3;
+    }, () => watch.stderr);
+    let run = await runWalsync(follow, { env: b.env });
+    assert.equal(run.code, 0, run.stderr);
+    const stoppedAt = copyTxid(copy);
+    assert.ok(stoppedAt > 1);
+
+    // The follower is stopped: transfers go on, spread over several compaction passes.
+    for (let round = 0; round < 8; round++) {
+      assert.equal((await runTransfers(db, 10, 40)).code, 0);
+    }
+    // Level 0 no longer continues from the copy, and level 1 files were merged into level 2
+    // and deleted: the copy's TXID lies inside a level-2 file.
+    await listedUntil(
+      b,
+      "level 0 compacted away past the copy, level 1 merged into level 2",
+      (f) => {
+        files = f;
+        const level0 = files.filter((f) => f.level === 0);
+        const inLevel2 = files.some((f) =>
+          f.level === 2 && f.minTxid <= stoppedAt && f.maxTxid > stoppedAt
+        );
+        const level1Past = files.some((f) => f.level === 1 && f.minTxid <= stoppedAt + 1);
+        return !level0.some((f) => f.minTxid === stoppedAt + 1) && inLevel2 && !level1Past;
+      },
+      () => `${describe(files)}\n${watch.stderr}`,
+    );
+    // Quiet replica for the comparison: the final sync uploads everything.
+    assert.equal((await watch.stop()).code, 0);
+    files = await listAllFiles(b.client, "bank.db");
+
+    run = await runWalsync(follow, { env: b.env });
+    assert.equal(run.code, 0, `${run.stderr}\n${describe(files)}`);
+    assertNoErrors(run.stderr);
+    assert.match(run.stderr, /bridging from higher levels/);
+    assert.doesNotMatch(run.stderr, /copy restored/, `bridged, not restored again: ${run.stderr}`);
+    assert.deepEqual(dumpOf(copy), dumpOf(db));
+    assert.equal(copyTxid(copy), Math.max(...files.map((f) => f.maxTxid)));
+    assert.deepEqual(copyHealth(copy), { integrity: "ok", journalMode: "delete" });
+  } finally {
+    await watch.kill();
+  }
+}
+
+async function runningFollowerKeepsUp(dir: string, b: Backend): Promise<void> {
+  const db = `${dir}/bank.db`;
+  const copy = `${dir}/copy.db`;
+  createAccounts(db);
+  const watch = startWatch(db, b);
+  let follow: WalsyncProcess | null = null;
+  let reader: InvariantReader | null = null;
+  try {
+    await watch.ready();
+    follow = startReplicate(["bank.db", "-b", b.url, "-o", copy], { env: b.env });
+    await waitFor("the first restore", () => copyTxid(copy) > 0, () => follow!.stderr, 60_000);
+    reader = new InvariantReader(copy, TOTAL, `${dir}/stop-reader`);
+    const startTxid = copyTxid(copy);
+    for (let round = 0; round < 8; round++) {
+      assert.equal((await runTransfers(db, 10, 40)).code, 0);
+    }
+    await waitFor("the copy to catch up", () => copyEquals(copy, db), () => follow!.stderr, 60_000);
+    const files = await listAllFiles(b.client, "bank.db");
+    assert.ok(files.some((f) => f.level === 2), `compaction ran: ${describe(files)}`);
+    assert.ok(copyTxid(copy) > startTxid);
+    const result = await reader.stop();
+    reader = null;
+    assert.deepEqual(result.errors, []);
+    assert.equal(result.violations, 0, JSON.stringify(result));
+    assertNoErrors(follow.stderr);
+    assert.doesNotMatch(follow.stderr, /stopped following/);
+    assert.deepEqual(copyHealth(copy), { integrity: "ok", journalMode: "delete" });
+  } finally {
+    if (reader) await reader.stop();
+    await follow?.kill();
+    await watch.kill();
+  }
+}
+
+function register(label: string, backend: BackendFactory, ignore = false): void {
+  const cases: [string, (dir: string, b: Backend) => Promise<void>][] = [
+    [
+      "a follower stopped while level 0 is compacted away and retention deletes files bridges on restart",
+      stoppedFollowerBridges,
+    ],
+    [
+      "a follower running through compaction and retention keeps its copy equal to the primary",
+      runningFollowerKeepsUp,
+    ],
+  ];
+  for (const [name, fn] of cases) {
+    Deno.test({
+      name: `${name} (${label})`,
+      ignore: ignore || NOT_ON_WINDOWS,
+      sanitizeOps: false,
+      sanitizeResources: false,
+      async fn() {
+        const dir = await Deno.makeTempDir({ prefix: "walsync-follow-compact-" });
+        try {
+          await fn(dir, await backend(dir));
+        } finally {
+          await Deno.remove(dir, { recursive: true });
+        }
+      },
+    });
+  }
+}
+
+register("file", fileBackend);
+const s3 = s3TestTargets()[0];
+register(s3.label, async () => {
+  const server = await s3.start();
+  const prefix = `follow-compact-${crypto.randomUUID()}`;
+  return {
+    url: `s3://${server.bucket}/${prefix}`,
+    env: {
+      AWS_ENDPOINT_URL_S3: server.endpoint,
+      AWS_REGION: server.region,
+      AWS_ACCESS_KEY_ID: server.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: server.credentials.secretAccessKey,
+    },
+    client: new S3ReplicaClient(testReplicaOptions(server, { prefix })),
+  };
+}, s3.ignore);
+
+stopS3ServersAfterTests();
