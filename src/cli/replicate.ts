@@ -9,7 +9,9 @@ import { UsageError } from "../errors.ts";
 import { refuseForeignCopy } from "../follow/copy_restore.ts";
 import { acquireFollowLock, followLockPath } from "../follow/follow_lock.ts";
 import { FollowSet, type FollowTargets } from "../follow/follow_set.ts";
+import { startControlSocket } from "../observe/control_socket.ts";
 import { startFollowerMetricsServer } from "../observe/follower_metrics.ts";
+import { followerStatusReport } from "../observe/follower_status_report.ts";
 import { parseListenAddress } from "../observe/http_server.ts";
 import { absolutePath, type FlagSpec, parseCommandArgs, stringFlag } from "./args.ts";
 import { loadCommandConfig, openCommandReplica, restoreNameFor } from "./command_config.ts";
@@ -39,7 +41,9 @@ apply is rolled back, and a copy that does not match is restored again. Level-0 
 compacted away are bridged from higher levels; a reset primary or a TXID larger than
 16 MiB restores the latest state and copies it over the copy in place, atomically; a
 page-size change renames a new file onto PATH (readers must reopen to see it). An object that does not verify stops following that
-database at error level; anything else is logged and retried.
+database at error level; anything else is logged and retried. "walsync status" lists a
+running replicate as a follower (per database: copy TXID, replica TXID, lag, state, last
+error) through its control socket, as it lists "watch".
 
 Options:
   -o, --output PATH       The copy (with --all or a PATTERN: the directory for copies)
@@ -50,8 +54,9 @@ ${REPLICA_FLAGS_HELP}
                           How often --all or a PATTERN lists the replica for new
                           databases (default 10s)
       --once              Catch up once and exit (0 if every database followed verified)
-      --metrics-addr A    Serve GET /metrics (per database: TXID, lag, last poll age) and
-                          GET /health (503 while a database fails or stopped) on A, e.g.
+      --metrics-addr A    Serve GET /metrics (per database: TXID, lag, last poll age),
+                          GET /health (503 while a database fails or stopped) and
+                          GET /status (what "walsync status" shows) on A, e.g.
                           127.0.0.1:9091 (":9091" binds loopback); default off
       --log-format F      text or json
       --log-level L       debug, info, warn or error
@@ -146,12 +151,23 @@ export async function replicateCommand(args: string[]): Promise<number> {
       once: parsed.values.once === true,
       unsafe,
     });
+    const startedAtMs = Date.now();
+    const report = () =>
+      followerStatusReport({ statuses: set.status(), replica: client.location, startedAtMs });
     const metrics = metricsAddress &&
-      startFollowerMetricsServer({ address: metricsAddress, status: () => set.status(), logger });
+      startFollowerMetricsServer({
+        address: metricsAddress,
+        status: () => set.status(),
+        report,
+        logger,
+      });
+    // `walsync status` finds this process as it finds a `watch` (not with --once: it exits).
+    const socket = parsed.values.once === true ? null : startControlSocket(report, logger);
     let summary;
     try {
       summary = await set.run(interrupt.signal);
     } finally {
+      await socket?.close();
       await metrics?.close();
     }
     logger.info("replicate stopped", {

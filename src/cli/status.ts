@@ -1,4 +1,7 @@
-/** `walsync status [--json]`: asks the running `walsync watch` how each database stands. */
+/**
+ * `walsync status [--json]`: asks the running `walsync watch` (and `walsync replicate`, a
+ * follower) how each database stands.
+ */
 import { UsageError, WalsyncError } from "../errors.ts";
 import { parseListenAddress } from "../observe/http_server.ts";
 import {
@@ -6,6 +9,7 @@ import {
   listControlSockets,
   readControlSocket,
 } from "../observe/control_socket.ts";
+import { type FollowerStatusReport, isFollowerReport } from "../observe/follower_status_report.ts";
 import type { StatusReport } from "../observe/status_report.ts";
 import { processAlive } from "../process_alive.ts";
 import { parseCommandArgs, stringFlag } from "./args.ts";
@@ -17,12 +21,15 @@ export const STATUS_HELP =
   `Usage: walsync status [--json] [--metrics-addr A | --pid N] [--config FILE]
 
 Asks the running "walsync watch" for each database's state (active, released, failing),
-local and replicated TXID, replica lag, WAL size, staged bytes and last error. Without a
-running daemon it says so and exits 1.
+local and replicated TXID, replica lag, WAL size, staged bytes and last error. A running
+"walsync replicate" is listed too, marked as a follower: per database the copy's TXID, the
+replica's newest TXID, the lag of the last applied change, the state (following, failing,
+stopped) and the last error; in --json it has "role": "follower". Without a running daemon
+it says so and exits 1.
 
 How it finds the daemon: through the metrics listener when one is configured
 (--metrics-addr, or [metrics] addr in walsync.toml: GET /status), else through the control
-socket every "watch" opens, <run dir>/walsync-<pid>.sock (run dir: $WALSYNC_RUN_DIR, else
+socket every "watch" and "replicate" opens, <run dir>/walsync-<pid>.sock (run dir: $WALSYNC_RUN_DIR, else
 $XDG_RUNTIME_DIR/walsync, else /tmp/walsync-<uid>). Several daemons are all shown.
 
 Options:
@@ -35,6 +42,9 @@ Examples:
   walsync status
   walsync status --json
   walsync status --metrics-addr 127.0.0.1:9090`;
+
+/** A `watch`'s report, or a `replicate`'s (role "follower"). */
+type AnyReport = StatusReport | FollowerStatusReport;
 
 /** How long to wait for a daemon's answer. */
 const ANSWER_TIMEOUT_MS = 10_000;
@@ -72,7 +82,7 @@ export async function statusCommand(args: string[]): Promise<number> {
   return EXIT_OK;
 }
 
-async function askListener(addr: string): Promise<StatusReport> {
+async function askListener(addr: string): Promise<AnyReport> {
   const { hostname, port } = parseListenAddress(addr);
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;
   const url = `http://${host}:${port}/status`;
@@ -91,15 +101,15 @@ async function askListener(addr: string): Promise<StatusReport> {
     await response.body?.cancel();
     throw new WalsyncError(`${url} answered HTTP ${response.status}; is it a walsync daemon?`);
   }
-  return await response.json() as StatusReport;
+  return await response.json() as AnyReport;
 }
 
-async function askSockets(pid: number | null): Promise<StatusReport[]> {
+async function askSockets(pid: number | null): Promise<AnyReport[]> {
   const dir = controlSocketDir();
-  const reports: StatusReport[] = [];
+  const reports: AnyReport[] = [];
   for (const socket of listControlSockets(dir)) {
     if (pid !== null && socket.pid !== pid) continue;
-    const report = await readControlSocket(socket.path) as StatusReport | null;
+    const report = await readControlSocket(socket.path) as AnyReport | null;
     if (report !== null) {
       reports.push(report);
     } else if (!processAlive(socket.pid)) {
@@ -117,7 +127,8 @@ async function askSockets(pid: number | null): Promise<StatusReport[]> {
   return reports;
 }
 
-function formatReport(report: StatusReport): string {
+function formatReport(report: AnyReport): string {
+  if (isFollowerReport(report)) return formatFollowerReport(report);
   const head =
     `walsync ${report.version} pid ${report.pid} → ${report.replica}; lease ${report.lease}; ${
       report.healthy ? "healthy" : "UNHEALTHY"
@@ -137,9 +148,31 @@ function formatReport(report: StatusReport): string {
       d.lastError ?? d.problem ?? "",
     ]);
   }
+  return [head, ...table(rows)].join("\n");
+}
+
+function formatFollowerReport(report: FollowerStatusReport): string {
+  const head = `walsync ${report.version} pid ${report.pid} follower ← ${report.replica}; ${
+    report.healthy ? "healthy" : "UNHEALTHY"
+  }; ${report.databases.length} database${report.databases.length === 1 ? "" : "s"}`;
+  const rows = [["DATABASE", "STATE", "TXID", "REPLICA", "LAG", "COPY", "PROBLEM"]];
+  for (const d of report.databases) {
+    rows.push([
+      d.name,
+      d.state,
+      String(d.txid),
+      String(d.replicaTxid),
+      d.lagSeconds === null ? "-" : `${d.lagSeconds.toFixed(1)}s`,
+      d.path,
+      d.lastError ?? "",
+    ]);
+  }
+  return [head, ...table(rows)].join("\n");
+}
+
+function table(rows: string[][]): string[] {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  const lines = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd());
-  return [head, ...lines].join("\n");
+  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd());
 }
 
 function formatBytes(bytes: number): string {

@@ -51,16 +51,22 @@ interface Entry {
   dueAt: number;
   failures: number;
   stopped: boolean;
+  /** The last poll's error, null once a poll succeeds. */
+  lastError: string | null;
 }
 
 export interface FollowStatus {
   name: string;
   path: string;
   txid: number;
+  /** The highest TXID in the replica at its last listing. */
+  replicaTxid: number;
   state: "following" | "failing" | "stopped";
   lastLagMs: number | null;
   /** When its last poll succeeded (ms since the epoch), null before the first. */
   lastPollOkAt: number | null;
+  /** Why its last poll failed (or why it stopped), null while it follows. */
+  lastError: string | null;
 }
 
 export interface FollowSummary {
@@ -95,9 +101,11 @@ export class FollowSet {
       name: e.follower.name,
       path: e.follower.path,
       txid: e.follower.txid,
+      replicaTxid: e.follower.replicaTxid,
       state: e.stopped ? "stopped" : e.failures > 0 ? "failing" : "following",
       lastLagMs: e.follower.lastLagMs,
       lastPollOkAt: e.lastPollOkAt,
+      lastError: e.lastError,
     }));
   }
 
@@ -158,11 +166,13 @@ export class FollowSet {
       }
       if (entry.failures > 0) this.#log.info("following again", { db: follower.name });
       entry.failures = 0;
+      entry.lastError = null;
       entry.lastPollOkAt = Date.now();
       entry.dueAt = Date.now() + intervalMs;
       return applied;
     } catch (error) {
       if (signal.aborted) return 0;
+      entry.lastError = error instanceof Error ? error.message : String(error);
       const fields = { db: follower.name, path: follower.path, error };
       if (
         error instanceof FollowVerificationError || error instanceof ChecksumMismatchError ||
@@ -230,6 +240,7 @@ export class FollowSet {
       dueAt: 0,
       failures: 0,
       stopped: false,
+      lastError: null,
     });
   }
 }

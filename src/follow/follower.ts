@@ -74,6 +74,9 @@ export class Follower {
    */
   lastLagMs: number | null = null;
 
+  /** The highest TXID the replica held at the last listing (0 before the first). */
+  replicaTxid = 0;
+
   /** The copy's TXID, 0 before it exists. */
   get txid(): number {
     return this.#position?.txid ?? 0;
@@ -128,6 +131,7 @@ export class Follower {
     }
     this.#level0Max = level0Max;
     const replicaMax = maxTxidOf(listed);
+    this.replicaTxid = replicaMax;
     if (fullListing && listed.length > 0 && replicaMax < position.txid) {
       throw new RestartFromSnapshot(
         `the replica ends at TXID ${replicaMax}, before the copy's ${position.txid}: the primary was reset`,

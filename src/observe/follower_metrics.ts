@@ -4,6 +4,7 @@
  * the lag of its last applied change (object created in the replica → applied) and the age of
  * its last successful poll (which grows while a database fails or stops); and how many
  * databases are following, failing, stopped. /health is 503 while any database fails or stopped.
+ * `GET /status` answers the follower's status report (follower_status_report.ts).
  */
 import { UsageError } from "../errors.ts";
 import type { FollowStatus } from "../follow/follow_set.ts";
@@ -34,6 +35,11 @@ export function renderFollowerMetrics(statuses: FollowStatus[], nowMs: number): 
     statuses.map((s) => [db(s), s.txid]),
   );
   family(
+    "walsync_follower_replica_txid",
+    "The highest TXID in the replica at the database's last listing.",
+    statuses.map((s) => [db(s), s.replicaTxid]),
+  );
+  family(
     "walsync_follower_lag_seconds",
     "From the last applied object's creation in the replica to its apply.",
     statuses.filter((s) => s.lastLagMs !== null).map((s) => [db(s), s.lastLagMs! / 1000]),
@@ -56,6 +62,8 @@ export interface FollowerMetricsServer {
 export function startFollowerMetricsServer(options: {
   address: ListenAddress;
   status: () => FollowStatus[];
+  /** What GET /status answers (as `walsync status --metrics-addr` reads it). */
+  report?: () => unknown;
   logger: Logger;
 }): FollowerMetricsServer {
   const controller = new AbortController();
@@ -70,7 +78,7 @@ export function startFollowerMetricsServer(options: {
         options.logger.warn("metrics listener: a request failed", { error });
         return new Response("internal error\n", { status: 500 });
       },
-    }, (request) => answer(request, options.status));
+    }, (request) => answer(request, options.status, options.report));
   } catch (error) {
     const at = `${options.address.hostname}:${options.address.port}`;
     throw new UsageError(`Cannot listen for metrics on "${at}": ${(error as Error).message}`, {
@@ -90,7 +98,11 @@ export function startFollowerMetricsServer(options: {
   };
 }
 
-function answer(request: Request, status: () => FollowStatus[]): Response {
+function answer(
+  request: Request,
+  status: () => FollowStatus[],
+  report?: () => unknown,
+): Response {
   if (request.method !== "GET" && request.method !== "HEAD") {
     return new Response("only GET\n", { status: 405, headers: { allow: "GET, HEAD" } });
   }
@@ -111,5 +123,10 @@ function answer(request: Request, status: () => FollowStatus[]): Response {
       headers: { "content-type": "application/json" },
     });
   }
-  return new Response("not found: try /metrics or /health\n", { status: 404 });
+  if (path === "/status" && report) {
+    return new Response(`${JSON.stringify(report())}\n`, {
+      headers: { "content-type": "application/json" },
+    });
+  }
+  return new Response("not found: try /metrics, /health or /status\n", { status: 404 });
 }

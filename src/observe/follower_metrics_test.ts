@@ -8,17 +8,21 @@ const statuses: FollowStatus[] = [
     name: "a.db",
     path: "/c/a.db",
     txid: 7,
+    replicaTxid: 9,
     state: "following",
     lastLagMs: 1500,
     lastPollOkAt: 9000,
+    lastError: null,
   },
   {
     name: 'we"ird.db',
     path: "/c/w",
     txid: 0,
+    replicaTxid: 0,
     state: "stopped",
     lastLagMs: null,
     lastPollOkAt: null,
+    lastError: "Replica object level 0 … has SHA-256 …",
   },
 ];
 
@@ -28,6 +32,7 @@ Deno.test("follower metrics: states, TXIDs, lag and poll age per database", () =
   assert.match(page, /^walsync_follower_databases\{state="stopped"\} 1$/m);
   assert.match(page, /^walsync_follower_txid\{db="we\\"ird.db"\} 0$/m);
   assert.match(page, /^walsync_follower_lag_seconds\{db="a.db"\} 1.5$/m);
+  assert.match(page, /^walsync_follower_replica_txid\{db="a.db"\} 9$/m);
   assert.match(page, /^walsync_follower_last_poll_age_seconds\{db="a.db"\} 1$/m);
   assert.doesNotMatch(page, /lag_seconds\{db="we/);
 });
