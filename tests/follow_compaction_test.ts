@@ -8,9 +8,13 @@
  * replica and on S3.
  */
 import assert from "node:assert/strict";
+import type { CompactionPolicy } from "../src/compact/policy.ts";
+import { Follower } from "../src/follow/follower.ts";
+import { Logger } from "../src/log.ts";
 import { FileReplicaClient } from "../src/replica/file/file_replica_client.ts";
-import type { LtxFileInfo, ReplicaClient } from "../src/replica/replica_client.ts";
+import type { LtxFileInfo, LtxFileKey, ReplicaClient } from "../src/replica/replica_client.ts";
 import { S3ReplicaClient } from "../src/replica/s3/s3_replica_client.ts";
+import { Supervisor } from "../src/replicate/supervisor.ts";
 import { listAllFiles } from "../src/restore/apply.ts";
 import { runWalsync } from "./support/cli.ts";
 import {
@@ -24,6 +28,7 @@ import {
 } from "./support/follow_fixture.ts";
 import { waitFor } from "./support/litestream.ts";
 import { s3TestTargets, stopS3ServersAfterTests, testReplicaOptions } from "./support/s3_server.ts";
+import { dumpDatabase, openWalDatabase } from "./support/sqlite.ts";
 import { createAccounts, TOTAL } from "./support/transfer_app.ts";
 import { WalsyncProcess } from "./support/walsync_process.ts";
 
@@ -181,6 +186,8 @@ async function runningFollowerKeepsUp(dir: string, b: Backend): Promise<void> {
     assert.equal(result.violations, 0, JSON.stringify(result));
     assertNoErrors(follow.stderr);
     assert.doesNotMatch(follow.stderr, /stopped following/);
+    // A file retention deleted after a listing is listed around at once, not a failed poll.
+    assert.doesNotMatch(follow.stderr, /follow failed/);
     assert.deepEqual(copyHealth(copy), { integrity: "ok", journalMode: "delete" });
   } finally {
     if (reader) await reader.stop();
@@ -219,6 +226,75 @@ function register(label: string, backend: BackendFactory, ignore = false): void 
 }
 
 register("file", fileBackend);
+
+Deno.test({
+  name:
+    "a level-0 file retention deletes between the follower's listing and its download is bridged at once",
+  ignore: NOT_ON_WINDOWS,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "walsync-follow-vanish-" });
+    const inner = new FileReplicaClient(`${dir}/replica`);
+    // An hour's window keeps every level-0 file, so the follower's level-0 listing names the
+    // next one; the racing client deletes it just before its download, as retention would.
+    const policy: CompactionPolicy = {
+      levelIntervalsMs: [1000],
+      pitrMs: 3_600_000,
+      snapshots: { hourly: 0, daily: 0, weekly: 0, monthly: 0 },
+      l0LingerMs: 0,
+    };
+    const supervisor = new Supervisor({ client: inner, watch: false, compaction: policy });
+    const app = openWalDatabase(`${dir}/app.db`);
+    let armed = false;
+    let deleted = 0;
+    const racing = new Proxy(inner, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop);
+        if (prop !== "openFile") return typeof value === "function" ? value.bind(target) : value;
+        return async (name: string, key: LtxFileKey, options?: { offset?: number }) => {
+          if (armed && key.level === 0 && deleted === 0) {
+            deleted++;
+            await target.deleteFiles(name, [key]);
+          }
+          return await target.openFile(name, key, options);
+        };
+      },
+    });
+    const lines: string[] = [];
+    const logger = new Logger({ format: "json", level: "info", write: (l) => lines.push(l) });
+    const copy = `${dir}/copy.db`;
+    const follower = new Follower({ client: racing, name: "app.db", path: copy, logger });
+    try {
+      app.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
+      await supervisor.add(`${dir}/app.db`, "app.db");
+      await supervisor.syncAll();
+      await follower.poll();
+      for (let i = 0; i < 4; i++) {
+        app.exec(`INSERT INTO t (v) VALUES ('${"v".repeat(100 * i)}')`);
+        await supervisor.syncAll();
+      }
+      await new Promise((r) => setTimeout(r, 1100)); // past a level-1 boundary
+      await supervisor.compactDue();
+      const files = await listAllFiles(inner, "app.db");
+      assert.ok(
+        files.some((f) => f.level === 1 && f.minTxid <= follower.txid + 1),
+        describe(files),
+      );
+      armed = true;
+      lines.length = 0;
+      assert.ok(await follower.poll() > 0);
+      assert.equal(deleted, 1, "the race happened");
+      assert.equal(follower.txid, Math.max(...files.map((f) => f.maxTxid)));
+      assert.deepEqual(dumpOf(copy), dumpDatabase(app));
+      assert.doesNotMatch(lines.join(""), /copy restored/, "bridged, not restored again");
+    } finally {
+      await supervisor.stop();
+      app.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
 const s3 = s3TestTargets()[0];
 register(s3.label, async () => {
   const server = await s3.start();

@@ -10,7 +10,7 @@ import { readFullySync } from "../db/database.ts";
 import { WalsyncError } from "../errors.ts";
 import { type Logger } from "../log.ts";
 import { SNAPSHOT_LEVEL } from "../ltx/ltx_header.ts";
-import type { LtxFileInfo, ReplicaClient } from "../replica/replica_client.ts";
+import { isFileNotFound, type LtxFileInfo, type ReplicaClient } from "../replica/replica_client.ts";
 import { listAllFiles } from "../restore/apply.ts";
 import { planRestore, RestorePlanError } from "../restore/plan.ts";
 import { applyAtomically, CopyWriteError, type PageImage } from "./atomic_apply.ts";
@@ -113,14 +113,15 @@ export class Follower {
     return { client, name, path, logger: this.#log };
   }
 
-  async #advance(signal?: AbortSignal): Promise<number> {
+  /** `relisting`: a listed file vanished; list every level, and do not retry again. */
+  async #advance(signal?: AbortSignal, relisting = false): Promise<number> {
     const { client, name } = this.#options;
     const position = this.#position!;
     // New TXIDs appear at level 0 first; a follower that was stopped (or fell behind a
     // compaction) finds them only higher up, so every level is listed at start-up, every
     // FULL_LISTING_POLLS polls, and when level 0 changed but ends below the copy (a reset
     // primary starts over; a compacted one leaves level 0 behind, unchanged).
-    let fullListing = this.#pollsSinceFullListing++ % FULL_LISTING_POLLS === 0;
+    let fullListing = relisting || this.#pollsSinceFullListing++ % FULL_LISTING_POLLS === 0;
     let listed = fullListing
       ? await listAllFiles(client, name, signal)
       : await client.listFiles(name, 0, signal);
@@ -159,7 +160,18 @@ export class Follower {
     let applied = 0;
     for (const info of chain) {
       signal?.throwIfAborted();
-      await this.#apply(info, signal);
+      try {
+        await this.#apply(info, signal);
+      } catch (error) {
+        // Retention deleted it after the listing (compaction merged it into a higher level
+        // meanwhile): the copy is still at its last applied TXID; list again, once.
+        if (!isFileNotFound(error) || relisting || signal?.aborted) throw error;
+        this.#log.debug("a listed replica file vanished; listing again", {
+          txid: this.#position!.txid,
+          error: (error as Error).message,
+        });
+        return applied + await this.#advance(signal, true);
+      }
       applied++;
     }
     return applied;
