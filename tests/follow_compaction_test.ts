@@ -196,6 +196,42 @@ async function runningFollowerKeepsUp(dir: string, b: Backend): Promise<void> {
   }
 }
 
+async function killedFollowerRecovers(dir: string, b: Backend): Promise<void> {
+  const db = `${dir}/bank.db`;
+  const copy = `${dir}/copy.db`;
+  createAccounts(db);
+  const watch = startWatch(db, b);
+  const logs: string[] = [];
+  let follow: WalsyncProcess | null = null;
+  try {
+    await watch.ready();
+    let writing = true;
+    const app = runTransfers(db, 150, 25).finally(() => writing = false);
+    // SIGKILLed at random instants (mid-restore, mid-apply, mid-bridge) while compaction and
+    // retention run, restarted each time.
+    let kills = 0;
+    while (writing || kills < 3) {
+      follow = startReplicate(["bank.db", "-b", b.url, "-o", copy], { env: b.env });
+      await new Promise((r) => setTimeout(r, 150 + Math.random() * 700));
+      await follow.kill();
+      logs.push(follow.stderr);
+      follow = null;
+      kills++;
+    }
+    assert.equal((await app).code, 0);
+    follow = startReplicate(["bank.db", "-b", b.url, "-o", copy], { env: b.env });
+    await waitFor("the copy to catch up", () => copyEquals(copy, db), () => follow!.stderr, 60_000);
+    logs.push(follow.stderr);
+    const files = await listAllFiles(b.client, "bank.db");
+    assert.ok(files.some((f) => f.level === 2), `compaction ran: ${describe(files)}`);
+    for (const log of logs) assertNoErrors(log);
+    assert.deepEqual(copyHealth(copy), { integrity: "ok", journalMode: "delete" });
+  } finally {
+    await follow?.kill();
+    await watch.kill();
+  }
+}
+
 function register(label: string, backend: BackendFactory, ignore = false): void {
   const cases: [string, (dir: string, b: Backend) => Promise<void>][] = [
     [
@@ -205,6 +241,10 @@ function register(label: string, backend: BackendFactory, ignore = false): void 
     [
       "a follower running through compaction and retention keeps its copy equal to the primary",
       runningFollowerKeepsUp,
+    ],
+    [
+      "a follower SIGKILLed at random instants while compaction and retention run ends equal to the primary",
+      killedFollowerRecovers,
     ],
   ];
   for (const [name, fn] of cases) {
