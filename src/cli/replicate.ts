@@ -40,10 +40,11 @@ checksum reached): on restart the copy is checked against it, a journal left by 
 apply is rolled back, and a copy that does not match is restored again. Level-0 files
 compacted away are bridged from higher levels; a reset primary or a TXID larger than
 16 MiB restores the latest state and copies it over the copy in place, atomically; a
-page-size change renames a new file onto PATH (readers must reopen to see it). An object that does not verify stops following that
-database at error level; anything else is logged and retried. "walsync status" lists a
-running replicate as a follower (per database: copy TXID, replica TXID, lag, state, last
-error) through its control socket, as it lists "watch".
+page-size change renames a new file onto PATH (readers must reopen to see it). An object
+that does not verify stops following that database at error level; anything else is
+logged and retried. "walsync status" lists a running replicate as a follower (per
+database: copy TXID, replica TXID, lag, state, last error) through its control socket,
+as it lists "watch".
 
 Options:
   -o, --output PATH       The copy (with --all or a PATTERN: the directory for copies)

@@ -29,8 +29,9 @@ it says so and exits 1.
 
 How it finds the daemon: through the metrics listener when one is configured
 (--metrics-addr, or [metrics] addr in walsync.toml: GET /status), else through the control
-socket every "watch" and "replicate" opens, <run dir>/walsync-<pid>.sock (run dir: $WALSYNC_RUN_DIR, else
-$XDG_RUNTIME_DIR/walsync, else /tmp/walsync-<uid>). Several daemons are all shown.
+socket every "watch" and "replicate" opens, <run dir>/walsync-<pid>.sock (run dir:
+$WALSYNC_RUN_DIR, else $XDG_RUNTIME_DIR/walsync, else /tmp/walsync-<uid>). Several daemons
+are all shown.
 
 Options:
 ${CONFIG_FLAG_HELP}
