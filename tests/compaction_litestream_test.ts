@@ -3,7 +3,11 @@
  * restores what Litestream compacted, Litestream restores what walsync compacted, and each
  * takes over the other's compacted replica. The S3 twin is tests/s3/compaction_litestream_s3_test.ts.
  */
-import { litestreamCompactedCase } from "./support/compaction_cases.ts";
+import {
+  litestreamCompactedCase,
+  takeoverCase,
+  walsyncCompactedCase,
+} from "./support/compaction_cases.ts";
 import { fileReplica } from "./support/compaction_peers.ts";
 import { findLitestream } from "./support/litestream.ts";
 
@@ -34,5 +38,20 @@ for (const version of VERSIONS) {
     version,
     `walsync restores a file replica Litestream ${version} compacted, latest and at points in time`,
     (binary, dir) => litestreamCompactedCase(binary, fileReplica(dir), dir),
+  );
+  compactionTest(
+    version,
+    `Litestream ${version} restores a file replica walsync compacted, latest and at points in time`,
+    (binary, dir) => walsyncCompactedCase(binary, fileReplica(dir), dir),
+  );
+  compactionTest(
+    version,
+    `walsync takes over a file replica Litestream ${version} compacted, and both restore it`,
+    (binary, dir) => takeoverCase("litestream")(binary, fileReplica(dir), dir),
+  );
+  compactionTest(
+    version,
+    `Litestream ${version} takes over a file replica walsync compacted, and both restore it`,
+    (binary, dir) => takeoverCase("walsync")(binary, fileReplica(dir), dir),
   );
 }

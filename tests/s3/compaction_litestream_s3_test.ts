@@ -3,7 +3,11 @@
  * loopback; moto is left out to keep the run short, the S3 code paths are the same): the twin
  * of tests/compaction_litestream_test.ts.
  */
-import { litestreamCompactedCase } from "../support/compaction_cases.ts";
+import {
+  litestreamCompactedCase,
+  takeoverCase,
+  walsyncCompactedCase,
+} from "../support/compaction_cases.ts";
 import { type PeerReplica, s3Replica } from "../support/compaction_peers.ts";
 import { findLitestream } from "../support/litestream.ts";
 import { s3TestTargets, stopS3ServersAfterTests } from "../support/s3_server.ts";
@@ -37,6 +41,18 @@ for (const target of s3TestTargets().filter((t) => t.kind === "seaweedfs")) {
     test(
       "walsync restores an S3 replica Litestream compacted, latest and at points in time",
       litestreamCompactedCase,
+    );
+    test(
+      "Litestream restores an S3 replica walsync compacted, latest and at points in time",
+      walsyncCompactedCase,
+    );
+    test(
+      "walsync takes over an S3 replica Litestream compacted, and both restore it",
+      takeoverCase("litestream"),
+    );
+    test(
+      "Litestream takes over an S3 replica walsync compacted, and both restore it",
+      takeoverCase("walsync"),
     );
   }
 }

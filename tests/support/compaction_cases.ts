@@ -7,14 +7,17 @@ import type { DatabaseSync } from "node:sqlite";
 import { formatLtxFilename, SNAPSHOT_LEVEL } from "../../src/ltx/ltx_header.ts";
 import type { LtxFileInfo } from "../../src/replica/replica_client.ts";
 import { listAllFiles } from "../../src/restore/apply.ts";
+import { WalsyncProcess } from "./walsync_process.ts";
 import {
   CompactingLitestream,
   describe,
   type Dump,
   litestreamRestore,
   maxTxid,
+  MOD,
   type PeerReplica,
   restoredDump,
+  run,
   statements,
   type States,
   waitForAsync,
@@ -117,47 +120,186 @@ export function openWriter(dbPath: string): DatabaseSync {
   return db;
 }
 
+/** walsync's compaction settings in these tests: the twins of CompactingLitestream's. */
+export const WALSYNC_COMPACTION_FLAGS = [
+  "--compaction-levels",
+  "1s,2s",
+  "--l0-linger",
+  "1s",
+  "--snapshot-interval",
+  "3s",
+];
+
+/** One tool's turn at replicating, with compaction: rounds of 4 transactions 1.1 s apart. */
+export interface Turn {
+  tool: "walsync" | "litestream";
+  rounds: number;
+}
+
+/** A replicator running for one turn. */
+interface Running {
+  output(): string;
+  stop(): Promise<void>;
+}
+
+function startTool(
+  binary: string,
+  tool: Turn["tool"],
+  dbPath: string,
+  replica: PeerReplica,
+  dir: string,
+): Running {
+  if (tool === "litestream") {
+    const ls = new CompactingLitestream(
+      binary,
+      dbPath,
+      replica,
+      `${dir}/ls-${crypto.randomUUID()}.yml`,
+    );
+    return {
+      output: () => `litestream printed:\n${ls.output}`,
+      stop: async () => void await ls.stop(),
+    };
+  }
+  const walsync = new WalsyncProcess([
+    "watch",
+    dbPath,
+    "-b",
+    replica.walsyncUrl,
+    "--sync-interval",
+    "100ms",
+    ...WALSYNC_COMPACTION_FLAGS,
+  ], { env: replica.env });
+  return {
+    output: () => `walsync printed:\n${walsync.stderr}`,
+    async stop() {
+      try {
+        const { code, stderr } = await walsync.stop();
+        assert.equal(code, 0, stderr);
+      } finally {
+        await walsync.kill();
+      }
+    },
+  };
+}
+
 /**
- * (a) Litestream replicates with compaction every 1 s and 2 s and prunes level 0 after 1 s;
- * walsync then restores the compacted replica, latest and at points in time.
+ * Replicates `<dir>/app.db` into `replica` with each tool in turn, compacting; before every
+ * turn but the first the application writes once while nothing replicates (a deploy that swaps
+ * the tools), and the new tool's first TXID must follow the previous tool's last. Each turn
+ * ends once level 2 covers its last TXID and some of its level-0 files were deleted.
  */
-export async function litestreamCompactedCase(
+export async function replicateInTurns(
+  binary: string,
+  replica: PeerReplica,
+  dir: string,
+  turns: Turn[],
+): Promise<{ states: States; finalDump: Dump }> {
+  const dbPath = `${dir}/app.db`;
+  const db = openWriter(dbPath);
+  const states: States = new Map();
+  let statement = 1;
+  try {
+    for (const [index, turn] of turns.entries()) {
+      const previous = await maxTxid(replica);
+      if (index > 0) db.exec(statements(statement++, 1)[0]);
+      const running = startTool(binary, turn.tool, dbPath, replica, dir);
+      try {
+        await waitForAsync(
+          `${turn.tool}'s first TXID after ${previous}`,
+          async () => await maxTxid(replica) > previous,
+          async () => `${running.output()}\n${await describe(replica)}`,
+        );
+        const first = await maxTxid(replica);
+        if (index > 0) assert.equal(first, previous + 1, `${turn.tool}'s first TXID`);
+        states.set(first, dumpDatabase(db));
+        for (let round = 0; round < turn.rounds; round++) {
+          await writeAndRecord(db, replica, states, statements(statement, 4), running.output);
+          statement += 4;
+          await new Promise((resolve) => setTimeout(resolve, 1100)); // a level-1 boundary
+        }
+        const last = Math.max(...states.keys());
+        const recorded = [...states.keys()].filter((t) => t > previous).length;
+        await waitForFiles(
+          replica,
+          `${turn.tool}: level 2 to cover TXID ${last} and level 0 to be pruned`,
+          (files) =>
+            files.some((f) => f.level === 2 && f.maxTxid >= last) &&
+            files.filter((f) => f.level === 0 && f.minTxid > previous).length < recorded - 1,
+          running.output,
+        );
+      } finally {
+        await running.stop();
+      }
+    }
+    return { states, finalDump: dumpDatabase(db) };
+  } finally {
+    db.close();
+  }
+}
+
+/** Runs the turns, then checks every restore with both tools. */
+export async function compactedRoundTrip(
+  binary: string,
+  replica: PeerReplica,
+  dir: string,
+  turns: Turn[],
+  after?: () => Promise<void>,
+): Promise<void> {
+  const { states, finalDump } = await replicateInTurns(binary, replica, dir, turns);
+  await after?.();
+  const files = await listAllFiles(replica.client, replica.name);
+  assert.ok(compacted(files).length >= 3, `compacted:\n${await describe(replica)}`);
+  const before = await assertRestores(binary, replica, dir, states, finalDump);
+  assert.ok(before >= 2, `only ${before} earlier positions restored\n${await describe(replica)}`);
+}
+
+/** (a) walsync restores what Litestream compacted. */
+export function litestreamCompactedCase(
   binary: string,
   replica: PeerReplica,
   dir: string,
 ): Promise<void> {
-  const dbPath = `${dir}/app.db`;
-  const db = openWriter(dbPath);
-  const states: States = new Map();
-  const litestream = new CompactingLitestream(binary, dbPath, replica, `${dir}/ls.yml`);
-  const output = () => `litestream printed:\n${litestream.output}`;
-  try {
-    await waitForAsync(
-      "Litestream's first TXID",
-      async () => await maxTxid(replica) > 0,
-      () => Promise.resolve(output()),
+  return compactedRoundTrip(binary, replica, dir, [{ tool: "litestream", rounds: 3 }]);
+}
+
+/**
+ * (b) Litestream restores what walsync compacted, by `watch` and then `walsync compact
+ * --force`; no level 1..8 file is a copy of the database (Litestream #1510).
+ */
+export function walsyncCompactedCase(
+  binary: string,
+  replica: PeerReplica,
+  dir: string,
+): Promise<void> {
+  return compactedRoundTrip(binary, replica, dir, [{ tool: "walsync", rounds: 3 }], async () => {
+    const compact = await run(Deno.execPath(), [
+      "run",
+      "-A",
+      MOD,
+      "compact",
+      replica.name,
+      "-b",
+      replica.walsyncUrl,
+      "--force",
+      ...WALSYNC_COMPACTION_FLAGS.slice(0, 4),
+    ], replica.env);
+    assert.equal(compact.code, 0, compact.output);
+    const copies = compacted(await listAllFiles(replica.client, replica.name)).filter((f) =>
+      f.minTxid === 1
     );
-    states.set(await maxTxid(replica), dumpDatabase(db));
-    for (let round = 0; round < 3; round++) {
-      await writeAndRecord(db, replica, states, statements(round * 4 + 1, 4), output);
-      await new Promise((resolve) => setTimeout(resolve, 1100)); // a level-1 boundary passes
-    }
-    const last = Math.max(...states.keys());
-    await waitForFiles(
-      replica,
-      "level 2 to cover the last TXID and level 0 to be pruned",
-      (files) =>
-        files.some((f) => f.level === 2 && f.maxTxid >= last) &&
-        files.filter((f) => f.level === 0).length < states.size - 2,
-      output,
-    );
-  } finally {
-    await litestream.stop();
-  }
-  const finalDump = dumpDatabase(db);
-  db.close();
-  const files = await listAllFiles(replica.client, replica.name);
-  assert.ok(compacted(files).length >= 3, `Litestream compacted:\n${await describe(replica)}`);
-  const before = await assertRestores(binary, replica, dir, states, finalDump);
-  assert.ok(before >= 2, `only ${before} earlier positions restored\n${await describe(replica)}`);
+    assert.deepEqual(copies, [], `a compaction copied the snapshot\n${await describe(replica)}`);
+  });
+}
+
+/** (c) walsync takes over a replica Litestream compacted, and the other way round. */
+export function takeoverCase(
+  first: Turn["tool"],
+): (binary: string, replica: PeerReplica, dir: string) => Promise<void> {
+  const second = first === "litestream" ? "walsync" : "litestream";
+  return (binary, replica, dir) =>
+    compactedRoundTrip(binary, replica, dir, [
+      { tool: first, rounds: 2 },
+      { tool: second, rounds: 2 },
+    ]);
 }
