@@ -113,11 +113,13 @@ try {
     const dbs = [openApp(paths.walsync), openApp(paths.litestream)];
     const maxId = (dbs[0].prepare("SELECT max(id) AS m FROM t").get() as { m: number }).m;
     const updates = dbs.map((db) => db.prepare("UPDATE t SET body = ? WHERE id = ?"));
-    // Both uploaded their first snapshot before the simulated day starts.
-    const deadline = Date.now() + 120_000;
-    while (peers.some((p) => p.proxy.log.filter((e) => e.method === "PUT").length === 0)) {
-      if (Date.now() > deadline) throw new Error(`no upload:\n${peers.map((p) => p.proc.tail())}`);
-      await sleep(100);
+    // Both stored their first snapshot before the simulated day starts.
+    const deadline = Date.now() + 180_000;
+    for (const peer of peers) {
+      while ((await stored(s3, peer.prefix)).objects === 0) {
+        if (Date.now() > deadline) throw new Error(`no snapshot:\n${peer.proc.tail()}`);
+        await sleep(200);
+      }
     }
     const runMs = scenario.hours * 3_600_000 / scale;
     note(
