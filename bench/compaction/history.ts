@@ -26,6 +26,8 @@ export interface HistoryOptions {
   rowsPerBatch?: number;
   replicas: { client: ReplicaClient; name: string }[];
   spacingMs?: number;
+  /** Checkpoint (TRUNCATE) the source's WAL every this many batches (default 500). */
+  checkpointEvery?: number;
   /** Uploads in flight at once (S3 benefits; order does not matter for a finished history). */
   concurrency?: number;
   progress?: (done: number) => void;
@@ -59,6 +61,7 @@ export async function writeHistory(options: HistoryOptions): Promise<History> {
   const rowsPerBatch = options.rowsPerBatch ?? 4;
   const spacingMs = options.spacingMs ?? 1000;
   const concurrency = options.concurrency ?? 1;
+  const checkpointEvery = options.checkpointEvery ?? 500;
   makeDatabase(dbPath, options.sizeBytes);
   const db = openApp(dbPath);
   db.exec("PRAGMA wal_autocheckpoint=0");
@@ -120,7 +123,7 @@ export async function writeHistory(options: HistoryOptions): Promise<History> {
   const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
   for (let b = 0; b < batches; b++) {
     const txid = b + 2;
-    if (b > 0 && b % 500 === 0) {
+    if (b > 0 && b % checkpointEvery === 0) {
       db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
       walOffset = WAL_HEADER;
     }
