@@ -24,7 +24,7 @@ import { dumpDatabase, openWalDatabase } from "./sqlite.ts";
 import { WalsyncProcess } from "./walsync_process.ts";
 
 /** Compaction levels that do not come due during a test: level 0 only until `compact`. */
-const NO_COMPACTION = ["--compaction-levels", "24h"];
+const NO_COMPACTION = ["--compaction-levels", "off"];
 
 /**
  * `walsync watch` (no compaction due) while `count` transactions are written one TXID each;
