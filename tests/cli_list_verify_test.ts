@@ -159,6 +159,7 @@ Deno.test("walsync list shows every database, one with a slash in its name, with
           objectCount: 6,
           storedBytes: sum(appFiles.values()),
           snapshotTxid: 1,
+          levels: [{ level: 0, objects: 6, bytes: sum(appFiles.values()) }],
         },
         {
           name: "tenants/a/app.db",
@@ -170,6 +171,7 @@ Deno.test("walsync list shows every database, one with a slash in its name, with
           objectCount: 3,
           storedBytes: sum(tenantFiles.values()),
           snapshotTxid: 1,
+          levels: [{ level: 0, objects: 3, bytes: sum(tenantFiles.values()) }],
         },
       ],
     });
@@ -185,6 +187,7 @@ Deno.test("walsync list shows every database, one with a slash in its name, with
       "SIZE",
       "OBJECTS",
       "STORED",
+      "LEVELS",
     ]);
     const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
     assert.deepEqual(lines[1].split(/\s{2,}/), [
@@ -194,6 +197,7 @@ Deno.test("walsync list shows every database, one with a slash in its name, with
       kib(app.sizeBytes),
       "6",
       kib(sum(appFiles.values())),
+      `L0 6 ${kib(sum(appFiles.values()))}`,
     ]);
     assert.deepEqual(lines[2].split(/\s{2,}/), [
       "tenants/a/app.db",
@@ -202,6 +206,7 @@ Deno.test("walsync list shows every database, one with a slash in its name, with
       kib(tenant.sizeBytes),
       "3",
       kib(sum(tenantFiles.values())),
+      `L0 3 ${kib(sum(tenantFiles.values()))}`,
     ]);
     // Aligned: every row's TXID and UPDATED start where the header's do, and rows end together.
     for (const line of lines.slice(1)) {

@@ -4,11 +4,11 @@
  */
 import { resolveDatabases } from "../config/config_file.ts";
 import {
-  RETENTION_KEYS,
-  SYNC_TOML_KEYS,
-  SYNC_VALUE_KINDS,
-  type SyncSettings,
-} from "../config/config_schema.ts";
+  COMPACTION_FLAG_SPEC,
+  describeCompactionPolicy,
+  resolveCompactionPolicy,
+} from "../config/compaction_settings.ts";
+import { SYNC_TOML_KEYS, SYNC_VALUE_KINDS, type SyncSettings } from "../config/config_schema.ts";
 import { formatDuration } from "../config/duration.ts";
 import {
   describeSource,
@@ -42,7 +42,9 @@ ${REPLICA_FLAGS_HELP}
       --json              Print the resolved configuration as JSON
   Every setting flag of "walsync watch" (--sync-interval, --snapshot-interval, --max-changes,
   --max-interval, --on-idle, --on-startup, --checkpoint-pages, --checkpoint-idle,
-  --truncate-pages, --max-staging) is accepted, to show its effect.
+  --truncate-pages, --max-staging) and of compaction and retention (--compaction-levels,
+  --pitr, --retain-hourly, --retain-daily, --retain-weekly, --retain-monthly, --l0-linger)
+  is accepted, to show its effect.
 
 Examples:
   walsync explain
@@ -52,6 +54,7 @@ Examples:
 const EXPLAIN_FLAGS: FlagSpec = {
   ...REPLICA_FLAGS,
   ...SYNC_FLAG_SPEC,
+  ...COMPACTION_FLAG_SPEC,
   json: { type: "boolean" },
 };
 
@@ -110,9 +113,7 @@ export async function explainCommand(args: string[]): Promise<number> {
     }
   }
   const global = effectiveSettings(flags, config, null);
-  // Only what the file sets: walsync has no compaction yet, so no default applies either.
-  const retention = RETENTION_KEYS.filter((key) => config?.retention[key] !== undefined)
-    .map((key) => `${key} ${config!.retention[key]}`);
+  const compaction = resolveCompactionPolicy(parsed.values, config?.compaction);
   const sourceOf = (flag: string, fromConfig: { line: number } | undefined, flagSet: boolean) =>
     flagSet ? `flag --${flag}` : fromConfig ? `[s3] (line ${fromConfig.line})` : "default";
 
@@ -131,7 +132,16 @@ export async function explainCommand(args: string[]): Promise<number> {
       },
       log: { format: config?.log.format ?? null, level: config?.log.level ?? "info" },
       settings: jsonSettings(global),
-      retention: { applied: false, configured: { ...config?.retention } },
+      compaction: {
+        levelIntervalsMs: compaction.policy.levelIntervalsMs,
+        source: compaction.sources.levels,
+      },
+      retention: {
+        pitrMs: compaction.policy.pitrMs,
+        ...compaction.policy.snapshots,
+        l0LingerMs: compaction.policy.l0LingerMs,
+        sources: compaction.sources,
+      },
       patterns: (config?.databases ?? []).map((entry) => ({
         entry: `databases[${entry.index}]`,
         line: entry.line,
@@ -188,11 +198,7 @@ export async function explainCommand(args: string[]): Promise<number> {
       config?.log.level ?? "info"
     }`,
   );
-  lines.push(
-    `retention   ${
-      retention.length === 0 ? "" : `${retention.join(", ")} ([retention]), `
-    }not applied: no compaction yet, every file is kept`,
-  );
+  lines.push(...describeCompactionPolicy(compaction.policy, compaction.sources));
   lines.push("");
   lines.push("settings (for databases without their own):");
   lines.push(...settingLines(global, "  "));

@@ -29,7 +29,8 @@ ${REPLICA_FLAGS_HELP}
       --log-level L       debug, info, warn or error
 
 Columns: NAME (as "restore" and "verify" take it), TXID (16 hex digits, as in file names),
-UPDATED (RFC 3339, UTC), SIZE (the database at TXID), OBJECTS and STORED (all levels).
+UPDATED (RFC 3339, UTC), SIZE (the database at TXID), OBJECTS and STORED (all levels),
+LEVELS (objects and bytes per level: 0 per sync, 1-8 compactions, 9 snapshots).
 
 Examples:
   walsync list -b file:///var/backups/walsync
@@ -51,6 +52,8 @@ export interface DatabaseSummary {
   storedBytes: number;
   /** The newest snapshot's TXID (a file starting at TXID 1, normally level 9), or null. */
   snapshotTxid: number | null;
+  /** Objects and bytes per level that holds any, ascending. */
+  levels: { level: number; objects: number; bytes: number }[];
 }
 
 export async function listCommand(args: string[]): Promise<number> {
@@ -162,6 +165,7 @@ export async function summarizeDatabase(
     snapshotTxid: snapshots.length === 0
       ? null
       : snapshots.reduce((max, f) => Math.max(max, f.maxTxid), 0),
+    levels: levelTotals(files),
   };
 }
 
@@ -183,6 +187,22 @@ async function readHeader(
   return parseLtxHeader(bytes);
 }
 
+function levelTotals(files: LtxFileInfo[]): DatabaseSummary["levels"] {
+  const byLevel = new Map<number, { level: number; objects: number; bytes: number }>();
+  for (const f of files) {
+    const entry = byLevel.get(f.level) ?? { level: f.level, objects: 0, bytes: 0 };
+    entry.objects++;
+    entry.bytes += f.sizeBytes;
+    byLevel.set(f.level, entry);
+  }
+  return [...byLevel.values()].sort((a, b) => a.level - b.level);
+}
+
+/** "L0 6 12.0 KiB, L9 1 4.0 KiB": objects and bytes per level. */
+export function formatLevels(levels: DatabaseSummary["levels"]): string {
+  return levels.map((l) => `L${l.level} ${l.objects} ${formatBytes(l.bytes)}`).join(", ");
+}
+
 /** The text table: one header row, columns aligned, numbers right-aligned. */
 export function formatTable(databases: DatabaseSummary[]): string {
   const rows = databases.map((d) => [
@@ -192,9 +212,10 @@ export function formatTable(databases: DatabaseSummary[]): string {
     d.sizeBytes === null ? "?" : formatBytes(d.sizeBytes),
     String(d.objectCount),
     formatBytes(d.storedBytes),
+    formatLevels(d.levels),
   ]);
-  const header = ["NAME", "TXID", "UPDATED", "SIZE", "OBJECTS", "STORED"];
-  const rightAligned = [false, false, false, true, true, true];
+  const header = ["NAME", "TXID", "UPDATED", "SIZE", "OBJECTS", "STORED", "LEVELS"];
+  const rightAligned = [false, false, false, true, true, true, true];
   const widths = header.map((h, col) => Math.max(h.length, ...rows.map((r) => r[col].length)));
   return [header, ...rows].map((row) =>
     row.map((cell, col) =>

@@ -17,6 +17,7 @@ Commands:
   snapshot       Take a full snapshot of one database now
   list           List the databases in a replica
   verify         Check every object of a database's replica and a full restore
+  compact        Compaction and retention on a replica now (dry run unless --force)
   explain        Print the resolved configuration (walsync.toml + flags), do nothing
   version        Print the version
   help [CMD]     Show this help, or a command's help with examples
@@ -54,6 +55,10 @@ const MODULES: Record<string, () => Promise<CommandModule>> = {
   verify: async () => {
     const m = await import("./verify.ts");
     return { run: m.verifyCommand, help: m.VERIFY_HELP };
+  },
+  compact: async () => {
+    const m = await import("./compact.ts");
+    return { run: m.compactCommand, help: m.COMPACT_HELP };
   },
   explain: async () => {
     const m = await import("./explain.ts");

@@ -95,6 +95,7 @@ export async function snapshotCommand(args: string[]): Promise<number> {
     await replicator.sync({ force: true });
     const progress = createProgress({ label: `snapshot ${name}` });
     const result = await replicator.snapshot("requested by walsync snapshot", {
+      scheduled: true,
       onProgress: (done, total) => progress.update(done, total),
     });
     progress.done();

@@ -1,5 +1,6 @@
 /** `walsync verify NAME -b URL`: audits every object of a database's replica and every TXID. */
 import { UsageError } from "../errors.ts";
+import { COMPACTION_FLAG_SPEC, resolveCompactionPolicy } from "../config/compaction_settings.ts";
 import { formatTxid } from "../ltx/ltx_header.ts";
 import { verifyReplica } from "../restore/verify.ts";
 import { parseCommandArgs, stringFlag } from "./args.ts";
@@ -19,12 +20,16 @@ compares its header with its name. Walks the chain of files from the earliest sn
 and checks the database checksum recorded at every TXID it passes, so a restore to any of
 them is known to verify; a compaction must give the checksum the level-0 files give, and
 a page size may change only at a snapshot. Checks that the TXIDs have no hole a restore
-would fall into, and runs PRAGMA integrity_check on the latest state. Every problem is
-reported, not just the first. Exits 0 only when there are none, 1 otherwise.
+would fall into, that every position retention keeps (the first of the --pitr window, the
+latest, each snapshot --retain-* keeps) has a chain of files, and runs PRAGMA
+integrity_check on the latest state. Files no retained position needs are noted. Every
+problem is reported, not just the first. Exits 0 only when there are none, 1 otherwise.
 
 Options:
 ${REPLICA_FLAGS_HELP}
       --json              Print the report as one JSON document on stdout
+  The retention flags of "walsync compact" (--pitr, --retain-*, --compaction-levels,
+  --l0-linger) and walsync.toml's [retention] say which positions are retained.
       --log-format F      text or json (progress on stderr)
       --log-level L       debug, info, warn or error
 
@@ -39,6 +44,7 @@ Examples:
 export async function verifyCommand(args: string[]): Promise<number> {
   const parsed = parseCommandArgs("verify", args, {
     ...REPLICA_FLAGS,
+    ...COMPACTION_FLAG_SPEC,
     json: { type: "boolean" },
     "log-format": { type: "string" },
     "log-level": { type: "string" },
@@ -58,6 +64,7 @@ export async function verifyCommand(args: string[]): Promise<number> {
     stringFlag(parsed, "log-level") ?? config?.log.level,
   );
   const client = await openCommandReplica("verify", parsed, config);
+  const { policy } = resolveCompactionPolicy(parsed.values, config?.compaction);
   // Like restore, NAME may be the path of a database walsync.toml names.
   const name = restoreNameFor(config, parsed.positionals[0]);
   // A signal stops the audit cleanly: its temporary copy of the database is removed.
@@ -67,7 +74,7 @@ export async function verifyCommand(args: string[]): Promise<number> {
   );
   let report;
   try {
-    report = await verifyReplica({ client, name, logger, signal: interrupt.signal });
+    report = await verifyReplica({ client, name, logger, signal: interrupt.signal, policy });
   } catch (error) {
     if (interrupt.signal.aborted) throw interrupt.signal.reason;
     throw error;

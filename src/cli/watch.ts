@@ -6,6 +6,11 @@ import {
   type WalsyncConfig,
 } from "../config/config_file.ts";
 import { effectiveSettings, parseSyncFlags, settingValues } from "../config/effective_settings.ts";
+import {
+  COMPACTION_FLAG_SPEC,
+  COMPACTION_FLAGS_HELP,
+  resolveCompactionPolicy,
+} from "../config/compaction_settings.ts";
 import type { SyncSettings } from "../config/config_schema.ts";
 import { UsageError, WalsyncError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -39,7 +44,8 @@ ${REPLICA_FLAGS_HELP}
       --sync-interval D   How often changes are shipped (default 1s; 0 = as soon as seen)
       --snapshot-interval D
                           Full snapshot when the last is older than D and the database
-                          changed since (default 1h; 0 = off)
+                          changed since (default 24h; 0 = off). Only level 9 holds
+                          the whole database; level 0 gets the changed pages
       --max-changes N     Full snapshot once N WAL pages were shipped since the last one
                           (default 0 = off)
       --max-interval D    Full snapshot at most D after the first change since the last
@@ -59,6 +65,7 @@ ${REPLICA_FLAGS_HELP}
                           the others wait, and idle ones are released to make room
       --max-staging SIZE  Stop capturing while this much waits for upload (default 1GiB);
                           the WAL keeps every frame meanwhile
+${COMPACTION_FLAGS_HELP}
       --create            Create a database given on the command line that does not exist
       --once              Sync and upload everything once, then exit
       --log-format F      text or json (default: text on a terminal, json otherwise)
@@ -96,6 +103,7 @@ const FORCE_EXIT_GRACE_MS = 5_000;
 const WATCH_FLAGS: FlagSpec = {
   ...REPLICA_FLAGS,
   ...SYNC_FLAG_SPEC,
+  ...COMPACTION_FLAG_SPEC,
   create: { type: "boolean" },
   once: { type: "boolean" },
   "log-format": { type: "string" },
@@ -140,11 +148,7 @@ export async function watchCommand(args: string[]): Promise<number> {
   }
   const client = await openCommandReplica("watch", parsed, config, { logger });
   const global = settingValues(effectiveSettings(flags, config, null));
-  if (config && Object.keys(config.retention).length > 0) {
-    logger.warn(
-      "[retention] is checked but not applied yet: walsync has no compaction yet, so the replica keeps every file",
-    );
-  }
+  const compaction = resolveCompactionPolicy(parsed.values, config?.compaction).policy;
 
   // Listen before opening anything: a signal during startup still ends in a clean stop.
   const controller = new AbortController();
@@ -161,6 +165,7 @@ export async function watchCommand(args: string[]): Promise<number> {
     // Until the replica's lease is held, capture runs and uploads wait.
     uploadGate: { canUpload: () => lease?.canUpload() ?? false },
     abandonUploads: stop.abandon,
+    compaction,
   });
   const onSnapshotRequest = () => void supervisor.serveSnapshotRequests();
   if (servesSnapshotRequests) Deno.addSignalListener("SIGUSR1", onSnapshotRequest);

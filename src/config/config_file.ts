@@ -12,7 +12,8 @@ import { parse, TomlError } from "smol-toml";
 import { UsageError } from "../errors.ts";
 import { validateReplicaName } from "../replica/replica_path.ts";
 import { readConfigDocument } from "./config_reader.ts";
-import type { RetentionSettings, SyncSettings, TomlValue } from "./config_schema.ts";
+import type { SyncSettings, TomlValue } from "./config_schema.ts";
+import type { CompactionConfig } from "./compaction_settings.ts";
 import type { EnvLookup } from "./env_expand.ts";
 import { defaultName, expandGlob, resolvePath } from "./glob.ts";
 import { tomlLines } from "./toml_lines.ts";
@@ -54,7 +55,8 @@ export interface WalsyncConfig {
   /** Only the settings the file sets; defaults are `DEFAULT_SYNC_SETTINGS`. */
   sync: Partial<SyncSettings>;
   syncLines: Partial<Record<keyof SyncSettings, number>>;
-  retention: Partial<RetentionSettings>;
+  /** `[[compaction.levels]]` and `[retention]`: only what the file sets. */
+  compaction: CompactionConfig;
   log: { format?: "text" | "json"; level?: "debug" | "info" | "warn" | "error" };
   databases: DatabaseEntry[];
 }

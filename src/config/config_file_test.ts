@@ -26,7 +26,7 @@ Deno.test("parseConfig accepts a minimal file and leaves every default unset", (
       s3: {},
       sync: {},
       syncLines: {},
-      retention: {},
+      compaction: { lines: {} },
       log: {},
       databases: [{
         index: 0,
@@ -118,7 +118,13 @@ Deno.test("parseConfig reads every key of a full file with its line", () => {
         truncatePages: 16,
         maxStagingBytes: 17,
       },
-      retention: { hourly: 0, daily: 7, weekly: 4, monthly: 1 },
+      compaction: {
+        hourly: 0,
+        daily: 7,
+        weekly: 4,
+        monthly: 1,
+        lines: { hourly: 20, daily: 21, weekly: 22, monthly: 23 },
+      },
       log: { format: "json", level: "debug" },
       databases: [
         {
@@ -416,4 +422,36 @@ Deno.test("loadConfig reads a file and names a missing one", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("parseConfig reads [[compaction.levels]] and [retention] durations, with lines", () => {
+  const config = parseConfig(
+    '[[compaction.levels]]\ninterval = "10s"\n[[compaction.levels]]\ninterval = 60\n' +
+      '[retention]\npitr = "2h"\nl0_linger = "1m"\nmonthly = 3\n',
+    FILE,
+    noEnv,
+  );
+  assert.deepEqual(config.compaction, {
+    levelIntervalsMs: [10_000, 60_000],
+    levelsLine: 1,
+    pitrMs: 7_200_000,
+    l0LingerMs: 60_000,
+    monthly: 3,
+    lines: { pitr: 6, l0_linger: 7, monthly: 8 },
+  });
+});
+
+Deno.test("parseConfig names the line of a bad compaction level or retention key", () => {
+  const text = '[retention]\npitr = "soon"\n[[compaction.levels]]\ninterval = "0s"\n' +
+    '[[compaction.levels]]\nperiod = "1m"\ninterval = "1m"\n';
+  assert.throws(() => parseConfig(text, FILE, noEnv), (error) => {
+    const message = (error as Error).message;
+    assert.match(message, /walsync\.toml:2: retention\.pitr must be a duration/);
+    assert.match(
+      message,
+      /walsync\.toml:4: compaction\.levels\[0\]\.interval must be a duration > 0/,
+    );
+    assert.match(message, /walsync\.toml:6: unknown key "period" in \[\[compaction\.levels\]\]/);
+    return true;
+  });
 });

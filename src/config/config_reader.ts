@@ -3,6 +3,7 @@
  * and collecting a problem (key, line, message) for each thing wrong instead of stopping at
  * the first.
  */
+import { readCompactionSection, readRetentionKey } from "./compaction_settings.ts";
 import { UsageError } from "../errors.ts";
 import { validateReplicaName } from "../replica/replica_path.ts";
 import { parseReplicaUrl } from "../replica/replica_url.ts";
@@ -10,7 +11,6 @@ import type { ConfigProblem, DatabaseEntry, WalsyncConfig } from "./config_file.
 import {
   checkEnum,
   checkHttpUrl,
-  checkInteger,
   checkStorageClass,
   checkValue,
   describeValue,
@@ -18,7 +18,6 @@ import {
   isTable,
   LOG_FORMATS,
   LOG_LEVELS,
-  type RetentionSettings,
   SECTION_KEYS,
   SYNC_KEYS,
   SYNC_VALUE_KINDS,
@@ -50,7 +49,7 @@ export function readConfigDocument(
     s3: {},
     sync: {},
     syncLines: {},
-    retention: {},
+    compaction: { lines: {} },
     log: {},
     databases: [],
   };
@@ -59,6 +58,15 @@ export function readConfigDocument(
   for (const [key, value] of Object.entries(document)) {
     if (key === "databases") {
       readDatabases(checker, value, configDir, config);
+      continue;
+    }
+    if (key === "compaction") {
+      readCompactionSection(
+        value,
+        (p, m) => checker.report(p, m),
+        (p) => checker.line(p),
+        config.compaction,
+      );
       continue;
     }
     if (!Object.hasOwn(SECTION_KEYS, key)) {
@@ -74,7 +82,15 @@ export function readConfigDocument(
       if (!SECTION_KEYS[key].includes(name)) checker.unknownKey(path, `[${key}]`);
       else if (key === "s3") readS3(checker, name, setting, { config, configDir });
       else if (key === "sync") readSync(checker, path, setting, config.sync, config.syncLines);
-      else if (key === "retention") readRetention(checker, name, setting, config);
+      else if (key === "retention") {
+        readRetentionKey(
+          name,
+          setting,
+          (p, m) => checker.report(p, m),
+          checker.line(path),
+          config.compaction,
+        );
+      } else if (key === "compaction") continue;
       else readLog(checker, name, setting, config);
     }
   }
@@ -247,17 +263,6 @@ function readSync(
   }
   (into as Record<string, number | boolean>)[field] = checked.value;
   lines[field] = checker.line(path);
-}
-
-function readRetention(
-  checker: Checker,
-  key: string,
-  value: TomlValue,
-  config: WalsyncConfig,
-): void {
-  const checked = checkInteger(value, 0);
-  if (checked.ok) config.retention[key as keyof RetentionSettings] = checked.value;
-  else checker.report(["retention", key], `retention.${key} ${checked.message}`);
 }
 
 function readLog(checker: Checker, key: string, value: TomlValue, config: WalsyncConfig): void {

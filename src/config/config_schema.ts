@@ -27,7 +27,7 @@ export interface SyncSettings {
 
 export const DEFAULT_SYNC_SETTINGS: SyncSettings = {
   syncIntervalMs: 1000,
-  snapshotIntervalMs: 3_600_000,
+  snapshotIntervalMs: 86_400_000,
   maxChanges: 0,
   maxIntervalMs: 0,
   onIdleMs: 0,
@@ -38,21 +38,6 @@ export const DEFAULT_SYNC_SETTINGS: SyncSettings = {
   idleReleaseMs: 30_000,
   maxStagingBytes: 1024 ** 3,
   maxOpen: 256,
-};
-
-/** How many snapshots compaction keeps per period. */
-export interface RetentionSettings {
-  hourly: number;
-  daily: number;
-  weekly: number;
-  monthly: number;
-}
-
-export const DEFAULT_RETENTION_SETTINGS: RetentionSettings = {
-  hourly: 24,
-  daily: 7,
-  weekly: 12,
-  monthly: 12,
 };
 
 export const LOG_FORMATS = ["text", "json"] as const;
@@ -104,18 +89,12 @@ export const SYNC_VALUE_KINDS: Record<keyof SyncSettings, ValueKind> = {
   maxOpen: { type: "integer", min: 1 },
 };
 
-export const RETENTION_KEYS: readonly (keyof RetentionSettings)[] = [
-  "hourly",
-  "daily",
-  "weekly",
-  "monthly",
-];
-
 /** The keys each section accepts, in the order the docs list them. */
 export const SECTION_KEYS: Record<string, readonly string[]> = {
   s3: ["bucket", "endpoint", "region", "force_path_style", "storage_class", "sse_kms_key_id"],
   sync: Object.keys(SYNC_KEYS),
-  retention: RETENTION_KEYS,
+  retention: ["pitr", "hourly", "daily", "weekly", "monthly", "l0_linger"],
+  compaction: ["levels"],
   log: ["format", "level"],
   databases: [
     "path",

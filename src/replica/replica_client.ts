@@ -4,6 +4,21 @@
  * interchangeable; each backend decides how a (database, level, TXID range) maps to a key.
  */
 
+import { WalsyncError } from "../errors.ts";
+
+/** A stored file that is not there (deleted since it was listed, e.g. by retention). */
+export class ReplicaFileNotFoundError extends WalsyncError {
+  readonly fileNotFound = true;
+}
+
+/** True for an error saying that a replica file does not exist, from any backend. */
+export function isFileNotFound(error: unknown): boolean {
+  for (let e = error; e instanceof Error; e = e.cause) {
+    if ((e as { fileNotFound?: unknown }).fileNotFound === true) return true;
+  }
+  return false;
+}
+
 /** What is known about one stored LTX file, from the listing plus its metadata. */
 export interface LtxFileInfo {
   level: number;
@@ -21,7 +36,11 @@ export interface LtxFileInfo {
 /** Metadata walsync records with every object. */
 export interface LtxFileMetadata {
   sha256: string;
-  databaseChecksum: bigint;
+  /**
+   * Rolling database checksum after the file. walsync records it for every file it writes;
+   * only a compaction of files another tool wrote (without it) may lack it.
+   */
+  databaseChecksum?: bigint;
   /** The LTX header timestamp (Litestream reads it as `litestream-timestamp`). */
   createdAt: Date;
   /** Length of the body; required for streams. */
@@ -40,6 +59,29 @@ export interface LtxFileKey {
   maxTxid: number;
 }
 
+export interface ListFilesOptions {
+  signal?: AbortSignal;
+  /** List only files that sort after this key (its level is ignored). */
+  startAfter?: LtxFileKey;
+  /**
+   * False: the listing alone, without reading each object's metadata where that costs a
+   * request (S3 HEADs): `createdAt` may then be the store's write time, and `sha256` and
+   * `databaseChecksum` may be missing. Default true.
+   */
+  metadata?: boolean;
+}
+
+/** The options of a `listFiles` call, whichever shape the caller passed. */
+export function listFilesOptions(options?: AbortSignal | ListFilesOptions): ListFilesOptions {
+  if (options === undefined) return {};
+  return options instanceof AbortSignal ? { signal: options } : options;
+}
+
+/** True if `file` sorts after `key` (the `startAfter` rule). */
+export function sortsAfter(file: LtxFileKey, key: LtxFileKey | undefined): boolean {
+  return key === undefined || compareLtxFiles(file, key) > 0;
+}
+
 export interface ReplicaClient {
   /** "file", "s3", "memory": for messages and metrics. */
   readonly kind: string;
@@ -55,8 +97,15 @@ export interface ReplicaClient {
    */
   maxTxid?(name: string, signal?: AbortSignal): Promise<number>;
 
-  /** LTX files of one level, ascending by MinTXID then MaxTXID; foreign names are skipped. */
-  listFiles(name: string, level: number, signal?: AbortSignal): Promise<LtxFileInfo[]>;
+  /**
+   * LTX files of one level, ascending by MinTXID then MaxTXID; foreign names are skipped.
+   * With `startAfter`, only files after that key in this order (S3 seeks with StartAfter).
+   */
+  listFiles(
+    name: string,
+    level: number,
+    options?: AbortSignal | ListFilesOptions,
+  ): Promise<LtxFileInfo[]>;
 
   /** Reads a stored file, or the byte range `[offset, offset + length)` of it. */
   openFile(

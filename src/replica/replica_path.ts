@@ -21,8 +21,8 @@ export function validateReplicaName(name: string): string {
 /** Metadata walsync keeps beside each LTX file on backends without object metadata. */
 export interface StoredMetadata {
   sha256: string;
-  /** 16 hex digits. */
-  databaseChecksum: string;
+  /** 16 hex digits; absent only for a compaction of files another tool wrote. */
+  databaseChecksum?: string;
   /** RFC 3339 with milliseconds. */
   createdAt: string;
 }

@@ -6,7 +6,7 @@
 import { type Database, isBusyError } from "../db/database.ts";
 import { FormatError, WalsyncError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { ReplicaClient } from "../replica/replica_client.ts";
+import type { LtxFileInfo, ReplicaClient } from "../replica/replica_client.ts";
 import { WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, type WalHeader } from "../wal/wal_header.ts";
 import { readWalHeader } from "../wal/wal_reader.ts";
 import { loadState, type ReplicaState } from "./replica_state.ts";
@@ -42,6 +42,8 @@ export interface ReplicationContext {
   continuityUnknown: boolean;
   /** Staged files not yet uploaded (so idle databases cost no directory listing). */
   pending: { count: number; bytes: number };
+  /** Told of every file stored in the replica. */
+  onUploaded?: (info: LtxFileInfo) => void;
 }
 
 /** The WAL header if the file has a valid one, else null (SQLite treats that as empty). */

@@ -415,7 +415,7 @@ export class DatabaseSlot {
     );
     if (reason === null) return;
     this.startupSnapshot = false;
-    await replicator.snapshot(reason);
+    await replicator.snapshot(reason, { scheduled: true });
     if (this.uploadFailures === 0) this.nextUploadAt = 0;
   }
 

@@ -22,7 +22,7 @@ import { Database, type FileIdentity, isBusyError, type PathState } from "../db/
 import { copyFileModeOf } from "../durable.ts";
 import { WalsyncError } from "../errors.ts";
 import { type Logger, silentLogger } from "../log.ts";
-import type { ReplicaClient } from "../replica/replica_client.ts";
+import type { LtxFileInfo, ReplicaClient } from "../replica/replica_client.ts";
 import { captureBatch, snapshotHistoryOf, type UnreadableWal } from "./capture.ts";
 import {
   checkpoint,
@@ -76,6 +76,8 @@ export interface ReplicatorOptions {
   replicaTxid?: number;
   /** Why the database is opened again (its file was replaced), for the snapshot's reason. */
   reopenedBecause?: string;
+  /** Told of every file stored in the replica (compaction keeps its index with it). */
+  onUploaded?: (info: LtxFileInfo) => void;
 }
 
 /** The database's path names another file now, or none: this replicator has let go of it. */
@@ -152,6 +154,7 @@ export class Replicator {
       pinFingerprint: null,
       continuityUnknown: false,
       pending: { count: 0, bytes: 0 },
+      onUploaded: options.onUploaded,
     };
     const replicator = new Replicator(ctx, options);
     try {

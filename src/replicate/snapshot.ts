@@ -15,6 +15,7 @@
  */
 import { readFullySync } from "../db/database.ts";
 import { WalsyncError } from "../errors.ts";
+import { SNAPSHOT_LEVEL } from "../ltx/ltx_header.ts";
 import type { WalHeader } from "../wal/wal_header.ts";
 import { scanWal, WalReader, type WalScan } from "../wal/wal_reader.ts";
 import {
@@ -50,6 +51,13 @@ export interface TakeSnapshotOptions extends SnapshotOptions {
    * state, or a replica another writer continued); a full snapshot is taken otherwise.
    */
   diff?: boolean;
+  /**
+   * A scheduled or requested snapshot: the level-9 file holds every page, but the level-0
+   * file only the pages that differ from the CRC table (when it can be trusted), so the
+   * database is uploaded once, and compaction never merges a full copy into levels 1..8
+   * (Litestream #1510). Nothing changed since the last TXID: only the level-9 file, at it.
+   */
+  scheduled?: boolean;
 }
 
 /** The database as one read sees it: its pages, and the WAL position they reflect. */
@@ -82,8 +90,12 @@ export async function takeSnapshot(
     const source = fromView ? await viewSource(ctx) : await fileSource(ctx, header);
     let result: SyncResult | null;
     try {
+      const trusted = ctx.state.txid > 0 && ctx.state.pages.pageCount === ctx.state.commit &&
+        source.pageSize === ctx.state.pageSize;
       result = diff && source.pageSize === ctx.state.pageSize
         ? await stageChanges(ctx, source, reason)
+        : options.scheduled && trusted
+        ? await stageScheduled(ctx, source, reason, options)
         : await stageFull(ctx, source, reason, options);
     } catch (error) {
       // Checkpointed and truncated under us: the next attempt reads the files as they are.
@@ -149,6 +161,79 @@ async function stageFull(
   ctx.generationComplete = false;
   ctx.continuityUnknown = source.fromView;
   return { txid, snapshot: reason };
+}
+
+/**
+ * A scheduled snapshot: the changed pages as a level-0 batch (if any), then every page as
+ * the level-9 snapshot at the resulting TXID. Null if the WAL restarted meanwhile.
+ */
+async function stageScheduled(
+  ctx: ReplicationContext,
+  source: PageSource,
+  reason: string,
+  options: SnapshotOptions,
+): Promise<SyncResult | null> {
+  const createdAt = new Date();
+  let staged: StagedFile[] = [];
+  try {
+    const diff = await stageDiff(ctx.staging, {
+      txid: ctx.state.txid + 1,
+      pageSize: source.pageSize,
+      pageCount: source.pageCount,
+      header: source.header,
+      scan: source.scan,
+      checksums: ctx.state.pages,
+      createdAt,
+      readPage: (pgno, buffer) => source.readPage(pgno, buffer),
+    });
+    if (diff.staged) staged.push(diff.staged);
+    const txid = diff.staged ? ctx.state.txid + 1 : ctx.state.txid;
+    ctx.log.info("snapshot", { txid, reason, changedPages: diff.changed });
+    const snapshot = await stageSnapshot(ctx.staging, {
+      txid,
+      levels: [SNAPSHOT_LEVEL],
+      pageSize: source.pageSize,
+      pageCount: source.pageCount,
+      header: source.header,
+      scan: source.scan,
+      createdAt,
+      readPage: (pgno, buffer) => source.readPage(pgno, buffer),
+      onProgress: options.onProgress,
+    });
+    staged = [...staged, ...snapshot.staged];
+    if (snapshot.pages.value !== ctx.state.pages.value) {
+      throw new WalsyncError(
+        `The snapshot of "${ctx.path}" read different pages than its diff; retrying later`,
+      );
+    }
+    if (await source.restarted()) {
+      for (const file of staged) await ctx.staging.remove(file);
+      await reloadState(ctx);
+      return null;
+    }
+    for (const file of staged) countPending(ctx, file.sizeBytes);
+    ctx.state = {
+      ...ctx.state,
+      txid,
+      commit: source.pageCount,
+      wal: source.header && source.scan ? cursorOf(source.header, source.scan) : null,
+      snapshot: {
+        txid,
+        atMs: createdAt.getTime(),
+        pagesSince: 0,
+        firstChangeAtMs: null,
+        lastChangeAtMs: null,
+      },
+    };
+    await saveState(ctx.staging.statePath, ctx.state);
+    ctx.generationComplete = false;
+    ctx.continuityUnknown = source.fromView;
+    return { txid, snapshot: reason };
+  } catch (error) {
+    for (const file of staged) await ctx.staging.remove(file).catch(() => {});
+    await reloadState(ctx);
+    throw error;
+  }
 }
 
 /**

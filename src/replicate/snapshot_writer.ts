@@ -23,6 +23,8 @@ export interface SnapshotOptions {
 
 export interface SnapshotSource extends SnapshotOptions {
   txid: number;
+  /** Levels to stage (default: 0, and 9 past TXID 1). */
+  levels?: number[];
   pageSize: number;
   /** Database size in pages at the snapshot. */
   pageCount: number;
@@ -41,7 +43,7 @@ export async function stageSnapshot(
 ): Promise<{ staged: StagedFile[]; pages: PageChecksums }> {
   const { txid, pageSize, pageCount, header, scan, createdAt, onProgress } = source;
   const pages = new PageChecksums(pageSize);
-  const levels = txid === 1 ? [0] : [0, SNAPSHOT_LEVEL];
+  const levels = source.levels ?? (txid === 1 ? [0] : [0, SNAPSHOT_LEVEL]);
   // Like Litestream's own snapshots, record the WAL range the copy covers (from the header
   // to the last commit): Litestream, taking the replica over, checks its WAL against the
   // last level-0 file's range, and cannot continue after a file without one.
@@ -55,7 +57,7 @@ export async function stageSnapshot(
     new LtxEncoder(newLtxHeader({
       pageSize,
       commit: pageCount,
-      minTxid: level === 0 ? txid : 1,
+      minTxid: level === SNAPSHOT_LEVEL ? 1 : txid,
       maxTxid: txid,
       timestampMs: createdAt.getTime(),
       ...walFields,
@@ -87,7 +89,7 @@ export async function stageSnapshot(
   for (let i = 0; i < levels.length; i++) {
     staged.push(
       await staging.stage(
-        { level: levels[i], minTxid: i === 0 ? txid : 1, maxTxid: txid },
+        { level: levels[i], minTxid: levels[i] === SNAPSHOT_LEVEL ? 1 : txid, maxTxid: txid },
         {
           createdAt,
           get databaseChecksum() {

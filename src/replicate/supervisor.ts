@@ -12,6 +12,8 @@ import { WalsyncError } from "../errors.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import type { ReplicaClient } from "../replica/replica_client.ts";
 import { ChangeWatcher } from "../watch/change_watcher.ts";
+import type { CompactionPolicy } from "../compact/policy.ts";
+import { CompactionScheduler } from "../compact/scheduler.ts";
 import {
   type DatabaseSettings,
   DatabaseSlot,
@@ -34,8 +36,11 @@ export const DEFAULT_SYNC_CONCURRENCY = 8;
 export const DEFAULT_UPLOAD_CONCURRENCY = 16;
 /** Databases open at once unless the file-descriptor limit allows fewer. */
 export const DEFAULT_MAX_OPEN = 256;
-/** A full snapshot an hour keeps restores short; idle databases are never snapshotted. */
-export const DEFAULT_SNAPSHOT_INTERVAL_MS = 3_600_000;
+/**
+ * A full snapshot a day (Litestream's default): compaction keeps restores short in between;
+ * idle databases are never snapshotted.
+ */
+export const DEFAULT_SNAPSHOT_INTERVAL_MS = 86_400_000;
 /** A database fully shipped and unchanged this long lets go of its files. */
 export const DEFAULT_IDLE_RELEASE_MS = 30_000;
 /** How often the loop wakes when the sync interval is 0 (events drive it otherwise). */
@@ -77,6 +82,11 @@ export interface SupervisorOptions {
   uploadGate?: UploadGate;
   /** Aborting it ends running and final uploads at once; their files stay staged. */
   abandonUploads?: AbortSignal;
+  /**
+   * Compaction levels and retention, applied to each database after it shipped something
+   * new (see compact/scheduler.ts). Default: none (the replica keeps every file).
+   */
+  compaction?: CompactionPolicy;
 }
 
 /** Whether uploads may go ahead now (see `SupervisorOptions.uploadGate`). */
@@ -122,6 +132,8 @@ export class Supervisor {
   /** False after an upload failed, until one succeeds: new databases then skip the listing. */
   #replicaReachable = true;
   #host: SlotHost;
+  #compaction: CompactionScheduler | null = null;
+  #stopCompaction = new AbortController();
 
   constructor(options: SupervisorOptions) {
     this.client = options.client;
@@ -135,11 +147,20 @@ export class Supervisor {
     this.#watcher = options.watch === false
       ? null
       : new ChangeWatcher((path) => this.notify(path), this.#log);
+    if (options.compaction && options.compaction.levelIntervalsMs.length > 0) {
+      this.#compaction = new CompactionScheduler({
+        client: this.client,
+        policy: options.compaction,
+        logger: this.#log,
+        signal: this.#stopCompaction.signal,
+      });
+    }
     const reachable = () => this.#replicaReachable;
     this.#host = {
       log: this.#log,
       open: (slot, extra) => this.#openFor(slot, extra),
-      closed: () => {
+      closed: (slot) => {
+        this.#compaction?.release(slot.name);
         this.#openCount--;
         this.#noRoomUntilMs = 0;
         // Room for one: the longest-waiting database opens at the next round.
@@ -256,6 +277,9 @@ export class Supervisor {
           idleCheckpointMs: slot.settings.idleCheckpointMs,
         }),
         ...extra,
+        onUploaded: this.#compaction
+          ? (info) => this.#compaction?.shipped(slot.name, slot.stagingDir, info)
+          : undefined,
         watchedPath: slot.path,
         name: slot.name,
         client: this.client,
@@ -368,6 +392,7 @@ export class Supervisor {
     this.#byRealPath.delete(slot.realPath);
     this.#watcher?.remove(slot.realPath);
     slot.removed = true;
+    this.#compaction?.forget(slot.name);
     await this.#idle(slot);
     await slot.close({ upload: this.#canUpload(), signal: this.#options.abandonUploads });
     this.#log.info("stopped replicating", { db: slot.name, path });
@@ -415,6 +440,12 @@ export class Supervisor {
     return null;
   }
 
+  /** Runs the compaction and retention passes due now, and waits for them (tests). */
+  async compactDue(): Promise<void> {
+    this.#compaction?.pump();
+    await this.#compaction?.idle();
+  }
+
   /** Syncs and uploads everything once (used by `--once`, tests and shutdown). */
   async syncAll(options: { force?: boolean } = {}): Promise<void> {
     await this.#forEach(this.#syncSlots, (slot) => this.#step(slot, options.force ?? true));
@@ -442,6 +473,7 @@ export class Supervisor {
         nextAt = Math.min(nextAt, slot.dueAtMs);
       }
       this.#pumpUploads();
+      this.#compaction?.pump();
       // Sleep until the next database is due, so an early wake-up never costs a whole tick.
       const sleepMs = Math.max(MIN_TICK_MS, nextAt - Date.now());
       await new Promise<void>((resolve) => {
@@ -483,6 +515,8 @@ export class Supervisor {
 
   async #stop(options: { upload?: boolean }): Promise<StopSummary> {
     await this.#watcher?.close();
+    this.#stopCompaction.abort();
+    await this.#compaction?.idle();
     const abandon = this.#options.abandonUploads;
     let stagedFiles = 0;
     await this.#forEach(this.#syncSlots, async (slot) => {
@@ -558,7 +592,9 @@ export class Supervisor {
     if (!replicator) {
       throw new WalsyncError(`"${slot.name}" is not replicated now: ${slot.status().problem}`);
     }
-    const { txid } = await replicator.snapshot("requested by walsync snapshot");
+    const { txid } = await replicator.snapshot("requested by walsync snapshot", {
+      scheduled: true,
+    });
     const checksum = formatChecksum(replicator.databaseChecksum);
     while (slot.uploading) await sleep(UPLOAD_POLL_MS);
     await this.#upload(slot, true);

@@ -6,6 +6,7 @@
  */
 import { WalsyncError } from "../errors.ts";
 import { SNAPSHOT_LEVEL } from "../ltx/ltx_header.ts";
+import type { LtxFileInfo } from "../replica/replica_client.ts";
 import { type ReplicationContext, type SyncResult } from "./context.ts";
 import { PageChecksums } from "./page_checksums.ts";
 import { replicaMaxTxid, replicaMismatch } from "./reconcile.ts";
@@ -65,8 +66,9 @@ export async function uploadStaged(
     const body = file.sizeBytes <= DEFAULT_READ_WHOLE_BYTES
       ? Deno.readFileSync(file.path)
       : Deno.openSync(file.path, { read: true }).readable;
+    let stored: LtxFileInfo;
     try {
-      await ctx.client.writeFile(ctx.name, file, body, {
+      stored = await ctx.client.writeFile(ctx.name, file, body, {
         sha256: file.sha256,
         databaseChecksum: file.databaseChecksum,
         createdAt: file.createdAt,
@@ -77,6 +79,7 @@ export async function uploadStaged(
       if (!(body instanceof Uint8Array)) await body.cancel().catch(() => {});
       throw error;
     }
+    ctx.onUploaded?.(stored);
     await ctx.staging.remove(file);
     ctx.pending.count--;
     ctx.pending.bytes -= file.sizeBytes;

@@ -13,7 +13,7 @@ import { ChecksumMismatchError } from "../errors.ts";
 import { LtxDecoder } from "../ltx/ltx_decoder.ts";
 import { SNAPSHOT_LEVEL } from "../ltx/ltx_header.ts";
 import { type Logger, silentLogger } from "../log.ts";
-import type { LtxFileInfo, ReplicaClient } from "../replica/replica_client.ts";
+import { isFileNotFound, type LtxFileInfo, type ReplicaClient } from "../replica/replica_client.ts";
 import { checksumFile, PageWriter } from "./page_writer.ts";
 import { describeFile, planRestore, type RestorePlan, type RestoreTarget } from "./plan.ts";
 import { RestoreError } from "./restore_error.ts";
@@ -85,9 +85,23 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   const output = options.outputFile ??
     await RestoreOutput.create(options.output, { force: options.force, logger: log });
   try {
-    const plan = options.plan ?? await planFor(client, name, options.target, signal);
+    let plan = options.plan ?? await planFor(client, name, options.target, signal);
     log.info("restore plan", { txid: plan.txid, files: plan.files.length });
-    const result = await writePlan(output, plan, options);
+    let result: RestoreResult;
+    try {
+      result = await writePlan(output, plan, options);
+    } catch (error) {
+      // Compaction and retention may delete a planned file while a restore runs (level-0
+      // files linger after compaction for this): plan again, once, from a fresh listing.
+      if (!isFileNotFound(error) || signal?.aborted) throw error;
+      log.warn("a planned replica file vanished; planning the restore again", {
+        error: (error as Error).message,
+      });
+      plan = await planFor(client, name, options.target, signal);
+      log.info("restore plan", { txid: plan.txid, files: plan.files.length });
+      await output.file.truncate(0);
+      result = await writePlan(output, plan, options);
+    }
     checkIntegrity(output.tempPath, options.integrityCheck ?? "quick");
     // Past this point the restore is complete: a signal now is too late to matter.
     signal?.throwIfAborted();

@@ -56,6 +56,7 @@ export function planRestore(files: LtxFileInfo[], target: RestoreTarget): Restor
       );
     }
     targetTxid = before.reduce((max, f) => Math.max(max, f.maxTxid), 0);
+    refuseInexactTime(files, targetTxid, latest, target.at);
   }
 
   const snapshots = files.filter((f) => f.minTxid === 1 && f.maxTxid <= targetTxid);
@@ -75,18 +76,54 @@ export function planRestore(files: LtxFileInfo[], target: RestoreTarget): Restor
       if (f.minTxid > at + 1 || f.maxTxid <= at) continue;
       if (
         !next || f.maxTxid > next.maxTxid ||
-        (f.maxTxid === next.maxTxid && f.minTxid > next.minTxid)
+        (f.maxTxid === next.maxTxid && f.minTxid > next.minTxid) ||
+        // The same range at a higher level: the one compaction keeps (Litestream's tie rule).
+        (f.maxTxid === next.maxTxid && f.minTxid === next.minTxid && f.level > next.level)
       ) next = f;
     }
     if (!next) {
       throw new RestorePlanError(
         `The replica has no file continuing from TXID ${at} (${
           formatTxid(at)
-        }) towards ${targetTxid}; TXID ${at + 1} is missing`,
+        }) towards ${targetTxid}; TXID ${at + 1} is missing${compactedHint(files, targetTxid)}`,
       );
     }
     chain.push(next);
     at = next.maxTxid;
   }
   return { files: chain, txid: targetTxid };
+}
+
+/**
+ * A time resolves to the last TXID written at or before it. That is exact only while the
+ * next TXID has a file of its own (its time is then known to be later): once compaction and
+ * retention left it only inside a multi-TXID file, it may have been committed before the
+ * time too, and a restore would silently return an older state. Refused, naming what is near.
+ */
+function refuseInexactTime(files: LtxFileInfo[], txid: number, latest: number, at: Date): void {
+  if (txid >= latest) return;
+  const next = txid + 1;
+  if (files.some((f) => f.minTxid === next && f.maxTxid === next)) return;
+  const inside = files.find((f) => f.minTxid <= next && f.maxTxid >= next);
+  const later = inside
+    ? ` and TXID ${inside.maxTxid} (written ${inside.createdAt.toISOString()})`
+    : "";
+  throw new RestorePlanError(
+    `The replica no longer holds the exact state at ${at.toISOString()}: TXID ${next} is kept ` +
+      `only inside ${
+        inside ? describeFile(inside) : "no file"
+      } (compaction and retention removed the files of each TXID beyond the point-in-time window). ` +
+      `Restorable nearby: TXID ${txid}${later}; restore one of them with --txid`,
+  );
+}
+
+/** When `txid` lies inside a compacted file, which TXIDs around it a restore can reach. */
+function compactedHint(files: LtxFileInfo[], txid: number): string {
+  const inside = files.find((f) =>
+    f.minTxid < txid && txid < f.maxTxid && f.level !== SNAPSHOT_LEVEL
+  );
+  if (!inside) return "";
+  return `. TXID ${txid} lies inside ${describeFile(inside)}: retention kept only the state ` +
+    `after it (TXID ${inside.maxTxid}) and before it (TXID ${inside.minTxid - 1}), beyond ` +
+    `the point-in-time window`;
 }

@@ -73,3 +73,26 @@ Deno.test("planRestore refuses a TXID beyond the replica and a replica without a
   );
   assert.throws(() => planRestore([], { kind: "latest" }), /no LTX files/);
 });
+
+Deno.test("planRestore refuses a time whose exact TXID only a compacted file still holds", () => {
+  // Level 0 for 6..8 is gone: TXID 6 might have been committed before 7.5 s, or not.
+  const files = [file(9, 1, 5), file(1, 6, 8), file(0, 9, 9), file(0, 10, 10)];
+  assert.throws(
+    () => planRestore(files, { kind: "timestamp", at: new Date(Date.UTC(2026, 0, 1, 0, 0, 7)) }),
+    /no longer holds the exact state at 2026-01-01T00:00:07.000Z: TXID 6 is kept only inside level 1 0000000000000006-0000000000000008\.ltx .* Restorable nearby: TXID 5 and TXID 8/,
+  );
+  // With the level-0 file of the next TXID the time is exact.
+  assert.equal(
+    planRestore(files, { kind: "timestamp", at: new Date(Date.UTC(2026, 0, 1, 0, 0, 9, 500)) })
+      .txid,
+    9,
+  );
+});
+
+Deno.test("planRestore says when a TXID lies inside a compacted file retention kept", () => {
+  const files = [file(9, 1, 5), file(1, 6, 8), file(0, 9, 9)];
+  assert.throws(
+    () => planRestore(files, { kind: "txid", txid: 7 }),
+    /TXID 6 is missing\. TXID 7 lies inside level 1 0000000000000006-0000000000000008\.ltx: retention kept only the state after it \(TXID 8\)/,
+  );
+});

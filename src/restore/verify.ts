@@ -18,6 +18,8 @@ import { describeFile } from "./plan.ts";
 import { RestoreError } from "./restore_error.ts";
 import { type Fetched, Prefetcher } from "./prefetch.ts";
 import { ChainChecker, type ObjectApply } from "./verify_chain.ts";
+import { type CompactionPolicy, DEFAULT_COMPACTION_POLICY } from "../compact/policy.ts";
+import { retentionFindings } from "../compact/retention_check.ts";
 import { planVerifyWalk, type WalkItem } from "./verify_walk.ts";
 
 /** Objects downloaded ahead of the one being checked. */
@@ -44,6 +46,11 @@ export interface VerifyOptions {
   onProgress?: (progress: VerifyProgress) => void;
   /** Objects downloaded at once (ahead of the one being checked). */
   concurrency?: number;
+  /**
+   * The retention policy: every position it retains must have a chain, and files none needs
+   * are noted. Default: compaction's defaults.
+   */
+  policy?: CompactionPolicy;
 }
 
 export interface VerifyReport {
@@ -97,8 +104,19 @@ export async function verifyReplica(options: VerifyOptions): Promise<VerifyRepor
     chain.finish(walk.reach);
     report.problems.push(...chain.findings.problems);
 
-    // Step 2: the TXID sequence, from the listing alone.
-    report.problems.push(...coverageProblems(files));
+    // Step 2: the TXID sequence and every retained position's chain, from the listing alone.
+    const holes = coverageProblems(files);
+    report.problems.push(...holes);
+    if (holes.length === 0) {
+      // (A hole already says which positions cannot be restored.)
+      const retention = retentionFindings(
+        files,
+        options.policy ?? DEFAULT_COMPACTION_POLICY,
+        Date.now(),
+      );
+      report.problems.push(...retention.problems);
+      report.notes.push(...retention.notes);
+    }
 
     // Step 3: SQLite's own check of the latest state, rebuilt by the walk.
     const latest = chain.latest;

@@ -102,6 +102,25 @@ export function replicaConformance(target: ConformanceTarget): void {
     assert.deepEqual(await client.listDatabases(), ["app.db", "other.db"]);
   });
 
+  test("a listing with startAfter seeks past a key and keeps the order", async (client) => {
+    for (const [min, max] of [[1, 1], [2, 2], [1, 3], [3, 3], [4, 9], [10, 10], [16, 16]]) {
+      await client.writeFile(
+        "app.db",
+        { level: 1, minTxid: min, maxTxid: max },
+        new Uint8Array([min]),
+        meta("c", 1n),
+      );
+    }
+    const after = async (minTxid: number, maxTxid: number) =>
+      (await client.listFiles("app.db", 1, { startAfter: { level: 1, minTxid, maxTxid } }))
+        .map((f) => `${f.minTxid}-${f.maxTxid}`);
+    assert.deepEqual(await after(1, 3), ["2-2", "3-3", "4-9", "10-10", "16-16"]);
+    assert.deepEqual(await after(3, 3), ["4-9", "10-10", "16-16"]);
+    assert.deepEqual(await after(9, 9), ["10-10", "16-16"]);
+    assert.deepEqual(await after(16, 16), []);
+    assert.deepEqual(await after(0, 0), ["1-1", "1-3", "2-2", "3-3", "4-9", "10-10", "16-16"]);
+  });
+
   test("names with slashes stay separate databases", async (client) => {
     await client.writeFile(
       "tenants/a/app.db",

@@ -7,14 +7,18 @@
  * `fileMode` (the database's), a write gives it to the file and its metadata, and makes the
  * database's directories readable by no one the database file is not (`directoryModeFor`).
  */
-import { ChecksumMismatchError, WalsyncError } from "../../errors.ts";
+import { ChecksumMismatchError } from "../../errors.ts";
 import { formatLtxFilename, parseLtxFilename } from "../../ltx/ltx_header.ts";
 import {
   compareLtxFiles,
+  type ListFilesOptions,
+  listFilesOptions,
   type LtxFileInfo,
   type LtxFileKey,
   type LtxFileMetadata,
   type ReplicaClient,
+  ReplicaFileNotFoundError,
+  sortsAfter,
 } from "../replica_client.ts";
 import { type StoredMetadata, validateReplicaName } from "../replica_path.ts";
 import {
@@ -85,7 +89,12 @@ export class FileReplicaClient implements ReplicaClient {
     return max;
   }
 
-  async listFiles(name: string, level: number): Promise<LtxFileInfo[]> {
+  async listFiles(
+    name: string,
+    level: number,
+    options?: AbortSignal | ListFilesOptions,
+  ): Promise<LtxFileInfo[]> {
+    const { startAfter } = listFilesOptions(options);
     const dir = this.levelDir(name, level);
     const files: LtxFileInfo[] = [];
     let entries: Deno.DirEntry[];
@@ -97,7 +106,7 @@ export class FileReplicaClient implements ReplicaClient {
     }
     for (const entry of entries) {
       const range = entry.isFile ? parseLtxFilename(entry.name) : null;
-      if (!range) continue;
+      if (!range || !sortsAfter(range as LtxFileKey, startAfter)) continue;
       let stat: Deno.FileInfo;
       try {
         stat = await Deno.stat(`${dir}/${entry.name}`);
@@ -114,7 +123,9 @@ export class FileReplicaClient implements ReplicaClient {
       const meta = await readMetadata(`${dir}/${entry.name}${META_SUFFIX}`);
       if (meta) {
         info.sha256 = meta.sha256;
-        info.databaseChecksum = BigInt(`0x${meta.databaseChecksum}`);
+        if (meta.databaseChecksum !== undefined) {
+          info.databaseChecksum = BigInt(`0x${meta.databaseChecksum}`);
+        }
         info.createdAt = new Date(meta.createdAt);
       }
       files.push(info);
@@ -133,7 +144,9 @@ export class FileReplicaClient implements ReplicaClient {
       file = await Deno.open(path, { read: true });
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) {
-        throw new WalsyncError(`Replica file "${path}" does not exist`, { cause: error });
+        throw new ReplicaFileNotFoundError(`Replica file "${path}" does not exist`, {
+          cause: error,
+        });
       }
       throw error;
     }
@@ -161,7 +174,7 @@ export class FileReplicaClient implements ReplicaClient {
     }
     const stored: StoredMetadata = {
       sha256: metadata.sha256,
-      databaseChecksum: metadata.databaseChecksum.toString(16).padStart(16, "0"),
+      databaseChecksum: metadata.databaseChecksum?.toString(16).padStart(16, "0"),
       createdAt: metadata.createdAt.toISOString(),
     };
     // Metadata first: a visible LTX file always has its checksums beside it.
@@ -239,7 +252,9 @@ async function readMetadata(path: string): Promise<StoredMetadata | null> {
     const meta = JSON.parse(text) as StoredMetadata;
     if (
       typeof meta.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(meta.sha256) ||
-      typeof meta.databaseChecksum !== "string" || !/^[0-9a-f]{16}$/.test(meta.databaseChecksum) ||
+      (meta.databaseChecksum !== undefined &&
+        (typeof meta.databaseChecksum !== "string" ||
+          !/^[0-9a-f]{16}$/.test(meta.databaseChecksum))) ||
       typeof meta.createdAt !== "string" || Number.isNaN(Date.parse(meta.createdAt))
     ) {
       throw new Error("missing or malformed fields");

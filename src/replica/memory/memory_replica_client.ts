@@ -1,13 +1,16 @@
 /** A replica held in memory, for tests: same semantics as the durable backends. */
-import { WalsyncError } from "../../errors.ts";
 import { formatLtxFilename } from "../../ltx/ltx_header.ts";
 import {
   compareLtxFiles,
+  type ListFilesOptions,
+  listFilesOptions,
   type LtxFileInfo,
   type LtxFileKey,
   type LtxFileMetadata,
   readAll,
   type ReplicaClient,
+  ReplicaFileNotFoundError,
+  sortsAfter,
 } from "../replica_client.ts";
 import { validateReplicaName } from "../replica_path.ts";
 
@@ -32,9 +35,14 @@ export class MemoryReplicaClient implements ReplicaClient {
   }
 
   // deno-lint-ignore require-await
-  async listFiles(name: string, level: number): Promise<LtxFileInfo[]> {
+  async listFiles(
+    name: string,
+    level: number,
+    options?: AbortSignal | ListFilesOptions,
+  ): Promise<LtxFileInfo[]> {
+    const { startAfter } = listFilesOptions(options);
     const files = [...this.#dir(name, level).values()].map((f) => ({ ...f.info }));
-    return files.sort(compareLtxFiles);
+    return files.filter((f) => sortsAfter(f, startAfter)).sort(compareLtxFiles);
   }
 
   // deno-lint-ignore require-await
@@ -45,7 +53,7 @@ export class MemoryReplicaClient implements ReplicaClient {
   ): Promise<ReadableStream<Uint8Array>> {
     const file = this.#dir(name, key.level).get(formatLtxFilename(key.minTxid, key.maxTxid));
     if (!file) {
-      throw (new WalsyncError(
+      throw (new ReplicaFileNotFoundError(
         `Replica file "${name}/${key.level}/${
           formatLtxFilename(key.minTxid, key.maxTxid)
         }" does not exist`,

@@ -31,7 +31,10 @@ export class S3BucketNotFoundError extends S3ReplicaError {}
 export class S3AccessDeniedError extends S3ReplicaError {}
 
 /** The object does not exist. */
-export class S3ObjectNotFoundError extends S3ReplicaError {}
+export class S3ObjectNotFoundError extends S3ReplicaError {
+  /** See `isFileNotFound`. */
+  readonly fileNotFound = true;
+}
 
 /** The store could not be reached at all, even after retries. */
 export class S3UnreachableError extends S3ReplicaError {}

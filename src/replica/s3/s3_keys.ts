@@ -23,6 +23,8 @@ export interface ListKeysOptions {
   /** MaxKeys per LIST page. */
   pageSize: number;
   signal?: AbortSignal;
+  /** List only keys after this one (S3 StartAfter). */
+  startAfter?: string;
 }
 
 /** Every object under `prefix`, one LIST request per page. */
@@ -46,6 +48,7 @@ export async function* listKeys(
               Delimiter: options.delimiter,
               MaxKeys: options.pageSize,
               ContinuationToken: token,
+              StartAfter: token ? undefined : options.startAfter,
             }),
             { abortSignal: options.signal },
           );

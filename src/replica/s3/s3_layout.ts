@@ -177,11 +177,14 @@ export function parseRfc3339(text: string): Date | null {
 
 /** The user metadata walsync writes with every LTX object. */
 export function encodeMetadata(metadata: LtxFileMetadata): Record<string, string> {
-  return {
+  const encoded: Record<string, string> = {
     [METADATA_SHA256]: metadata.sha256,
-    [METADATA_CHECKSUM]: metadata.databaseChecksum.toString(16).padStart(16, "0"),
     [METADATA_TIMESTAMP]: formatRfc3339Nano(metadata.createdAt),
   };
+  if (metadata.databaseChecksum !== undefined) {
+    encoded[METADATA_CHECKSUM] = metadata.databaseChecksum.toString(16).padStart(16, "0");
+  }
+  return encoded;
 }
 
 export interface DecodedMetadata {

@@ -69,6 +69,15 @@ export class S3MetadataCache {
     return listed.filter((e) => !gone.has(e.key)).map((e) => e.info);
   }
 
+  /** The listed objects' infos, completed only from the cache (no request). */
+  completeCached(listed: ListedLtxObject[]): LtxFileInfo[] {
+    for (const entry of listed) {
+      const cached = this.#lookup(entry.key, entry.etag, entry.info.sizeBytes);
+      if (cached) applyMetadata(entry.info, cached);
+    }
+    return listed.map((e) => e.info);
+  }
+
   /** Records what is known of `key` (after a write or a HEAD), evicting the oldest entries. */
   remember(key: string, entry: CachedMetadata): void {
     if (this.#maxEntries <= 0) return;

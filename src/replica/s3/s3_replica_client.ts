@@ -13,10 +13,13 @@
 import { Logger } from "../../log.ts";
 import {
   compareLtxFiles,
+  type ListFilesOptions,
+  listFilesOptions,
   type LtxFileInfo,
   type LtxFileKey,
   type LtxFileMetadata,
   type ReplicaClient,
+  sortsAfter,
 } from "../replica_client.ts";
 import {
   databaseKeyPrefix,
@@ -182,18 +185,26 @@ export class S3ReplicaClient implements ReplicaClient {
     return [...names].sort();
   }
 
-  async listFiles(name: string, level: number, signal?: AbortSignal): Promise<LtxFileInfo[]> {
+  async listFiles(
+    name: string,
+    level: number,
+    options?: AbortSignal | ListFilesOptions,
+  ): Promise<LtxFileInfo[]> {
+    const { signal, startAfter, metadata } = listFilesOptions(options);
     const prefix = levelKeyPrefix(this.prefix, name, level);
     const listed: ListedLtxObject[] = [];
-    for await (const object of this.#list(prefix, { delimiter: "/", signal })) {
+    const after = startAfter ? ltxFileKey(this.prefix, name, { ...startAfter, level }) : undefined;
+    for await (const object of this.#list(prefix, { delimiter: "/", signal, startAfter: after })) {
       const range = parseLtxFilename(object.key.slice(prefix.length));
       if (!range) continue; // foreign objects are not ours to judge
+      if (!sortsAfter(range as LtxFileKey, startAfter)) continue; // a store ignoring StartAfter
       listed.push({
         key: object.key,
         etag: object.etag,
         info: { level, ...range, sizeBytes: object.sizeBytes, createdAt: object.lastModified },
       });
     }
+    if (metadata === false) return this.#metadata.completeCached(listed).sort(compareLtxFiles);
     return (await this.#metadata.complete(listed, signal)).sort(compareLtxFiles);
   }
 
@@ -340,7 +351,7 @@ export class S3ReplicaClient implements ReplicaClient {
 
   #list(
     prefix: string,
-    options: { delimiter?: string; signal?: AbortSignal },
+    options: { delimiter?: string; signal?: AbortSignal; startAfter?: string },
   ): AsyncGenerator<ListedObject> {
     return listKeys(this.#connection, prefix, { ...options, pageSize: this.listPageSize });
   }

@@ -1,0 +1,235 @@
+/**
+ * Compaction and retention inside the daemon. A database is looked at only after it shipped
+ * something new: each upload marks every level pending, and a level runs at its next
+ * wall-clock boundary (Litestream's `now.Truncate(interval) + interval`), from the in-memory
+ * index. Once every level has run, the database costs nothing again until its next upload:
+ * an idle database makes no request. A released database keeps its index on disk, not in
+ * memory, and takes it back for its next pass. Passes run one at a time for the whole
+ * process (bounded memory); a failure is logged and retried later, never fatal.
+ */
+import { formatLtxFilename } from "../ltx/ltx_header.ts";
+import type { PageEncoding } from "../ltx/ltx_encoder.ts";
+import { type Logger, silentLogger } from "../log.ts";
+import type { LtxFileInfo, ReplicaClient } from "../replica/replica_client.ts";
+import { LevelIndex } from "./level_index.ts";
+import { countByLevel, runMaintenance } from "./maintain.ts";
+import { type CompactionPolicy, levelBoundary } from "./policy.ts";
+
+/** A failed pass is tried again after this (doubling up to the maximum). */
+const RETRY_MS = 5_000;
+const MAX_RETRY_MS = 5 * 60_000;
+
+interface DatabaseCompaction {
+  name: string;
+  /** The staging directory, where a released database keeps its index. */
+  dir: string | null;
+  index: LevelIndex | null;
+  /**
+   * Per level (index 0 = level 1): since when it has been pending (an upload after it last
+   * ran), or null. It runs at the first wall-clock boundary after that.
+   */
+  pendingSince: (number | null)[];
+  /** The last upload's time. */
+  shippedAtMs: number;
+  running: boolean;
+  failures: number;
+  retryAtMs: number;
+  released: boolean;
+}
+
+export interface SchedulerOptions {
+  client: ReplicaClient;
+  policy: CompactionPolicy;
+  logger?: Logger;
+  pageEncoding?: PageEncoding;
+  /** Aborts a running pass at shutdown. */
+  signal?: AbortSignal;
+  /** The clock (tests). */
+  now?: () => number;
+}
+
+export class CompactionScheduler {
+  readonly policy: CompactionPolicy;
+  #client: ReplicaClient;
+  #log: Logger;
+  #options: SchedulerOptions;
+  #databases = new Map<string, DatabaseCompaction>();
+  #queue: Promise<void> = Promise.resolve();
+  #now: () => number;
+
+  constructor(options: SchedulerOptions) {
+    this.#client = options.client;
+    this.policy = options.policy;
+    this.#log = options.logger ?? silentLogger;
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  get enabled(): boolean {
+    return this.policy.levelIntervalsMs.length > 0;
+  }
+
+  /** The daemon stored `info` for `name` (an upload from staging). */
+  shipped(name: string, dir: string | null, info: LtxFileInfo): void {
+    if (!this.enabled) return;
+    const db = this.#database(name, dir);
+    db.index?.add(info);
+    const now = this.#now();
+    db.pendingSince = db.pendingSince.map((since) => since ?? now);
+    db.shippedAtMs = now;
+  }
+
+  /** Starts the passes that are due now; returns at once (they run one at a time). */
+  pump(): void {
+    const now = this.#now();
+    for (const db of this.#databases.values()) {
+      if (db.running || now < db.retryAtMs) continue;
+      const due = this.#dueLevels(db, now);
+      if (due.length === 0) continue;
+      this.#enqueue(db, due);
+    }
+  }
+
+  /**
+   * The database was released: its index goes to disk once no pass runs. Pending levels still
+   * run at their boundaries (taking the index back from disk, no listing).
+   */
+  release(name: string): void {
+    const db = this.#databases.get(name);
+    if (!db) return;
+    db.released = true;
+    this.#park(db);
+  }
+
+  /** The database is open again: its index comes back from disk at its next pass. */
+  woken(name: string): void {
+    const db = this.#databases.get(name);
+    if (db) db.released = false;
+  }
+
+  /** Forgets a database that is no longer replicated. */
+  forget(name: string): void {
+    this.#databases.delete(name);
+  }
+
+  /** Waits for the passes queued so far. */
+  async idle(): Promise<void> {
+    await this.#queue;
+  }
+
+  /** Known files per database (tests, status). */
+  indexSize(name: string): number | null {
+    return this.#databases.get(name)?.index?.size ?? null;
+  }
+
+  #database(name: string, dir: string | null): DatabaseCompaction {
+    let db = this.#databases.get(name);
+    if (!db) {
+      db = {
+        name,
+        dir,
+        index: null,
+        pendingSince: this.policy.levelIntervalsMs.map(() => null),
+        shippedAtMs: 0,
+        running: false,
+        failures: 0,
+        retryAtMs: 0,
+        released: false,
+      };
+      this.#databases.set(name, db);
+    }
+    if (dir) db.dir = dir;
+    db.released = false;
+    return db;
+  }
+
+  /** Pending levels whose wall-clock boundary passed since the upload that made them so. */
+  #dueLevels(db: DatabaseCompaction, now: number): number[] {
+    const due: number[] = [];
+    this.policy.levelIntervalsMs.forEach((interval, i) => {
+      const since = db.pendingSince[i];
+      if (since !== null && levelBoundary(interval, now) > since) due.push(i + 1);
+    });
+    return due;
+  }
+
+  #enqueue(db: DatabaseCompaction, due: number[]): Promise<void> {
+    db.running = true;
+    const run = this.#queue.then(() => this.#pass(db, due)).finally(() => {
+      db.running = false;
+      if (db.released) this.#park(db);
+    });
+    this.#queue = run.catch(() => {});
+    return this.#queue;
+  }
+
+  async #pass(db: DatabaseCompaction, due: number[]): Promise<void> {
+    const now = this.#now();
+    const signal = this.#options.signal;
+    if (signal?.aborted) return;
+    try {
+      if (!db.index && db.dir) db.index = LevelIndex.restore(db.dir);
+      if (!db.index) {
+        db.index = await LevelIndex.load(
+          this.#client,
+          db.name,
+          this.policy.levelIntervalsMs.length,
+          signal,
+        );
+        this.#log.debug("listed the replica for compaction", { db: db.name, files: db.index.size });
+      }
+      const report = await runMaintenance(this.#client, db.name, db.index, {
+        nowMs: now,
+        policy: this.policy,
+        dueLevels: due,
+        pageEncoding: this.#options.pageEncoding,
+        tempDir: db.dir ?? undefined,
+        signal,
+        logger: this.#log,
+      });
+      // A level that ran is done, unless an upload came during the pass (not planned).
+      for (const level of due) {
+        db.pendingSince[level - 1] = db.shippedAtMs >= now ? db.shippedAtMs : null;
+      }
+      db.failures = 0;
+      db.retryAtMs = 0;
+      for (const note of report.notes) this.#log.warn(note, { db: db.name });
+      if (report.merges.length > 0 || report.deletions.length > 0) {
+        this.#log.debug("compaction pass", {
+          db: db.name,
+          levels: due.join(","),
+          merged: report.merges.map((m) =>
+            `${m.output.level}:${formatLtxFilename(m.output.minTxid, m.output.maxTxid)}`
+          ).join(" "),
+          deleted: countByLevel(report.deletions).files,
+          files: db.index.size,
+        });
+      }
+    } catch (error) {
+      if (signal?.aborted) return;
+      db.failures++;
+      const wait = Math.min(MAX_RETRY_MS, RETRY_MS * 2 ** (db.failures - 1));
+      db.retryAtMs = this.#now() + wait;
+      // What the replica holds is uncertain after a failure: list it again next time.
+      db.index = null;
+      this.#log.warn("compaction failed; retrying later", {
+        db: db.name,
+        error,
+        retryInMs: wait,
+      });
+    }
+  }
+
+  /** A released database keeps its index on disk, not in memory. */
+  #park(db: DatabaseCompaction): void {
+    if (!db.released || db.running || !db.index) return;
+    if (db.dir) {
+      try {
+        db.index.save(db.dir);
+      } catch (error) {
+        this.#log.debug("could not keep the compaction index on disk", { db: db.name, error });
+      }
+    }
+    db.index = null;
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * The daemon compacts and applies retention by itself, only for databases that shipped
+ * something new; an idle one costs no request; a restore racing retention re-plans.
+ */
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import type { CompactionPolicy } from "../src/compact/policy.ts";
+import { FileReplicaClient } from "../src/replica/file/file_replica_client.ts";
+import type { LtxFileInfo, LtxFileKey, ReplicaClient } from "../src/replica/replica_client.ts";
+import { Supervisor } from "../src/replicate/supervisor.ts";
+import { listAllFiles, restore } from "../src/restore/apply.ts";
+import { dumpDatabase, integrityCheck, openWalDatabase } from "./support/sqlite.ts";
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Counts the requests a client receives (every method call). */
+function counting(inner: ReplicaClient): ReplicaClient & { calls: string[] } {
+  const calls: string[] = [];
+  return new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === "calls") return calls;
+      const value = Reflect.get(target, prop, receiver);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        calls.push(String(prop));
+        return value.apply(target, args);
+      };
+    },
+  }) as ReplicaClient & { calls: string[] };
+}
+
+const policy: CompactionPolicy = {
+  levelIntervalsMs: [1000, 2000],
+  pitrMs: 0,
+  snapshots: { hourly: 0, daily: 0, weekly: 0, monthly: 0 },
+  l0LingerMs: 0,
+};
+
+const levels = (files: LtxFileInfo[], level: number) =>
+  files.filter((f) => f.level === level).map((f) => `${f.minTxid}-${f.maxTxid}`);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function restoredDump(client: ReplicaClient, dir: string) {
+  const output = `${dir}/restored-${crypto.randomUUID()}.db`;
+  await restore({ client, name: "app.db", output });
+  const db = new DatabaseSync(output);
+  try {
+    assert.equal(integrityCheck(db), "ok");
+    return dumpDatabase(db);
+  } finally {
+    db.close();
+  }
+}
+
+Deno.test("watch compacts into levels 1 and 2, prunes level 0, and then an idle database costs nothing", async () => {
+  await withDir(async (dir) => {
+    const client = counting(new FileReplicaClient(`${dir}/replica`));
+    const supervisor = new Supervisor({ client, watch: false, compaction: policy });
+    const app = openWalDatabase(`${dir}/app.db`);
+    app.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
+    try {
+      await supervisor.add(`${dir}/app.db`, "app.db");
+      for (let i = 0; i < 5; i++) {
+        app.exec(`INSERT INTO t (v) VALUES ('${"x".repeat(500 * i)}')`);
+        await supervisor.syncAll();
+      }
+      await sleep(2100); // past a boundary of both levels
+      await supervisor.compactDue();
+      let files = await listAllFiles(client, "app.db");
+      // TXID 1 is the first snapshot (a full copy): never merged; 2..6 go to level 1, then 2.
+      assert.deepEqual(levels(files, 1), ["2-6"]);
+      assert.deepEqual(levels(files, 2), ["2-6"]);
+      // Level 0 keeps its newest file only (pitr 0, no linger); 1-1 is the base of the chain.
+      assert.deepEqual(levels(files, 0), ["1-1", "6-6"]);
+      assert.deepEqual(await restoredDump(client, dir), dumpDatabase(app));
+
+      // More writes: level 1 continues after what it holds.
+      app.exec("UPDATE t SET v = 'changed' WHERE id = 2");
+      await supervisor.syncAll();
+      await sleep(2100);
+      await supervisor.compactDue();
+      files = await listAllFiles(client, "app.db");
+      assert.deepEqual(levels(files, 1), ["7-7"], "older level-1 files were merged into level 2");
+      assert.deepEqual(levels(files, 2), ["2-6", "7-7"]);
+      assert.deepEqual(await restoredDump(client, dir), dumpDatabase(app));
+
+      // Idle: no request at all, however many passes come due.
+      client.calls.length = 0;
+      await sleep(2100);
+      await supervisor.syncAll();
+      await supervisor.compactDue();
+      assert.deepEqual(client.calls, []);
+      await supervisor.stop();
+
+      // A restarted daemon lists no level of a database that ships nothing new.
+      const again = new Supervisor({ client, watch: false, compaction: policy });
+      try {
+        await again.add(`${dir}/app.db`, "app.db");
+        client.calls.length = 0;
+        await again.syncAll();
+        await sleep(2100);
+        await again.compactDue();
+        assert.deepEqual(client.calls.filter((c) => c === "listFiles"), []);
+      } finally {
+        await again.stop();
+      }
+    } finally {
+      await supervisor.stop();
+      app.close();
+    }
+  });
+});
+
+Deno.test("a restore whose planned file vanished (retention racing it) plans again once", async () => {
+  await withDir(async (dir) => {
+    const inner = new FileReplicaClient(`${dir}/replica`);
+    const supervisor = new Supervisor({
+      client: inner,
+      watch: false,
+      compaction: { ...policy, pitrMs: 3_600_000 },
+    });
+    const app = openWalDatabase(`${dir}/app.db`);
+    app.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
+    try {
+      await supervisor.add(`${dir}/app.db`, "app.db");
+      for (let i = 0; i < 4; i++) {
+        app.exec(`INSERT INTO t (v) VALUES ('row ${i}')`);
+        await supervisor.syncAll();
+      }
+      await sleep(1100);
+      await supervisor.compactDue();
+    } finally {
+      await supervisor.stop();
+    }
+    const files = await listAllFiles(inner, "app.db");
+    assert.ok(levels(files, 1).length > 0, "level 1 exists");
+    // The first open of a level-1 file finds it deleted, as if retention ran after listing.
+    let vanished = 0;
+    const racing = new Proxy(inner, {
+      get(target, prop, receiver) {
+        if (prop !== "openFile") return Reflect.get(target, prop, receiver);
+        return async (name: string, key: LtxFileKey, options?: { offset?: number }) => {
+          if (key.level >= 1 && vanished === 0) {
+            vanished++;
+            await target.deleteFiles(name, [key]);
+          }
+          return await target.openFile(name, key, options);
+        };
+      },
+    });
+    assert.deepEqual(await restoredDump(racing, dir), dumpDatabase(app));
+    assert.equal(vanished, 1);
+    app.close();
+  });
+});
