@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { formatLtxFilename, SNAPSHOT_LEVEL } from "../../src/ltx/ltx_header.ts";
+import { Logger } from "../../src/log.ts";
 import { listAllFiles, restore } from "../../src/restore/apply.ts";
 import { openWriter } from "./compaction_cases.ts";
 import {
@@ -36,10 +37,16 @@ export async function watchAndWrite(
   count: number,
   from = 1,
   states: States = new Map(),
+  flags: string[] = NO_COMPACTION,
+  lingerMs = 0,
 ): Promise<{ states: States; finalDump: Dump }> {
   const db = from === 1 ? openWriter(dbPath) : openWalDatabase(dbPath);
+  // A restarted walsync ships nothing until the database changes: change it while it is down.
+  if (from > 1) {
+    db.exec(`INSERT INTO t (id, body) VALUES (${from * 1000}, 'while walsync was down')`);
+  }
   const walsync = new WalsyncProcess(
-    ["watch", dbPath, "-b", replica.walsyncUrl, "--sync-interval", "0", ...NO_COMPACTION],
+    ["watch", dbPath, "-b", replica.walsyncUrl, "--sync-interval", "0", ...flags],
     { env: replica.env },
   );
   const output = () => `walsync printed:\n${walsync.stderr}`;
@@ -58,6 +65,7 @@ export async function watchAndWrite(
     );
     states.set(first, dumpDatabase(db));
     await writeAndRecord(db, replica, states, statements(from, count), output);
+    await new Promise((resolve) => setTimeout(resolve, lingerMs));
     const { code, stderr } = await walsync.stop();
     assert.equal(code, 0, stderr);
     return { states, finalDump: dumpDatabase(db) };
@@ -87,10 +95,14 @@ export function compactCli(
 /**
  * (d) A level-0 file vanishes from the replica (lost object, operator error): compaction
  * merges the contiguous prefix and never across the hole, positions before the hole still
- * restore exactly, the latest either restores exactly or is refused naming the hole, and once
- * walsync replicates again the hole is healed and the latest restores exactly.
+ * restore exactly, and the latest either restores exactly or is refused naming the hole.
+ * With `heal`, walsync then replicates again (compacting) and the latest must restore exactly.
  */
-export async function levelZeroGapCase(replica: PeerReplica, dir: string): Promise<void> {
+export async function levelZeroGapCase(
+  replica: PeerReplica,
+  dir: string,
+  heal = false,
+): Promise<void> {
   const dbPath = `${dir}/app.db`;
   const { states } = await watchAndWrite(replica, dbPath, 10);
   const txids = [...states.keys()].sort((a, b) => a - b);
@@ -131,8 +143,12 @@ export async function levelZeroGapCase(replica: PeerReplica, dir: string): Promi
   if ("error" in result) assert.match(result.error, new RegExp(`${hole}`), result.error);
   else assert.deepEqual(restoredDump(latest), states.get(txids.at(-1)!), "latest over the hole");
 
-  // walsync replicates again: the hole heals and the latest restores exactly.
-  const next = await watchAndWrite(replica, dbPath, 3, 100, states);
+  if (!heal) return;
+  // walsync replicates again, compacting: the hole heals and the latest restores exactly.
+  const next = await watchAndWrite(replica, dbPath, 3, 100, states, [
+    "--compaction-levels",
+    "1s,2s",
+  ], 2500);
   await compactCli(replica, ["--force", "--compaction-levels", "1s,2s"]);
   const healed = `${dir}/healed.db`;
   const final = await walsyncRestoreLib(replica, healed);
@@ -154,8 +170,10 @@ export async function restoreRacingRetentionCase(replica: PeerReplica, dir: stri
   let compactOutput = "";
   const output = `${dir}/raced.db`;
   let outcome: { ok: true } | { ok: false; message: string };
+  const logged: string[] = [];
   try {
     await restore({
+      logger: new Logger({ level: "info", format: "json", write: (line) => logged.push(line) }),
       client: replica.client,
       name: replica.name,
       output,
@@ -200,6 +218,12 @@ export async function restoreRacingRetentionCase(replica: PeerReplica, dir: stri
   );
   if (outcome.ok) assert.deepEqual(restoredDump(output), finalDump, `raced restore\n${context}`);
   else assert.match(outcome.message, /vanished|not found|no longer|missing|deleted/i, context);
+  // The pass deleted files the first plan used: the restore noticed and planned again (once).
+  assert.equal(
+    logged.filter((line) => line.includes("planning the restore again")).length,
+    1,
+    `one re-plan\n${logged.join("")}\n${context}`,
+  );
   // And a restore after the pass is exact.
   const again = `${dir}/after.db`;
   const result = await walsyncRestoreLib(replica, again);
