@@ -4,9 +4,11 @@
  * S3 replica (SeaweedFS on loopback), byte-identical for both tools (`compaction/history.ts`),
  * and `walsync restore` and `litestream restore` (0.5.17) each rebuild it as a whole process.
  * With `--compact`, `walsync compact --force` then compacts each replica and both tools restore
- * the compacted replica again. Every restore is checked against the source's rows.
+ * the compacted replica again; with `--prune`, `compact --force --pitr 0s --l0-linger 0s` then
+ * lets retention delete what no retained position needs, and both restore again. Every restore
+ * is checked against the source's rows.
  *
- *   deno run -A bench/compaction_restore.ts --sizes 12,120 --batches 100,1000,10000 [--compact]
+ *   deno run -A bench/compaction_restore.ts --sizes 12,120 --batches 100,1000,10000 [--compact] [--prune]
  *     [--replicas file,s3] [--spacing-ms 1000]
  */
 import { S3ReplicaClient } from "../src/replica/s3/s3_replica_client.ts";
@@ -31,6 +33,8 @@ const batchCounts = option("batches", "100,1000,10000").split(",").map(Number);
 const kinds = option("replicas", "file,s3").split(",");
 const spacingMs = Number(option("spacing-ms", "1000"));
 const compact = Deno.args.includes("--compact");
+/** A third state: compacted again with no point-in-time window, so retention prunes level 0. */
+const prune = Deno.args.includes("--prune");
 const litestream = litestreamBin();
 
 const root = scratchDir("walsync-compaction-restore-");
@@ -95,7 +99,11 @@ try {
       });
       note(`  written in ${((performance.now() - started) / 1000).toFixed(1)} s`);
       for (const target of targets) {
-        const stages = compact ? ["level 0 only", "after walsync compact"] : ["level 0 only"];
+        const stages = [
+          "level 0 only",
+          ...(compact ? ["after walsync compact"] : []),
+          ...(prune ? ["after compact --pitr 0s --l0-linger 0s"] : []),
+        ];
         for (const stage of stages) {
           let compactMs: number | string = "-";
           if (stage !== "level 0 only") {
@@ -108,6 +116,9 @@ try {
               "-b",
               target.walsyncUrl,
               "--force",
+              ...(stage.startsWith("after compact --pitr")
+                ? ["--pitr", "0s", "--l0-linger", "0s"]
+                : []),
             ], env);
             if (run.code !== 0) throw new Error(`walsync compact failed:\n${run.output}`);
             compactMs = Math.round(run.ms);
