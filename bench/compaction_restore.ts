@@ -120,7 +120,18 @@ try {
                 ? ["--pitr", "0s", "--l0-linger", "0s"]
                 : []),
             ], env);
-            if (run.code !== 0) throw new Error(`walsync compact failed:\n${run.output}`);
+            if (run.code !== 0) {
+              const why = run.output.trim().split("\n")[0].slice(0, 160);
+              note(`walsync compact failed:\n${run.output}`);
+              rows.push([
+                `${sizeMb} MB`,
+                target.kind,
+                batches.toLocaleString("en-US"),
+                stage,
+                `failed: ${why}`,
+              ]);
+              break;
+            }
             compactMs = Math.round(run.ms);
           }
           const levels = await countLevels(target.client, name);
