@@ -149,3 +149,30 @@ test("compact --force refuses while a running watch holds the replica; usage err
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--pitr must be a duration/);
 });
+
+test("merged files keep the database's permission bits (a private database stays private)", async (dir) => {
+  if (Deno.build.os === "windows") return;
+  const app = openWalDatabase(`${dir}/app.db`);
+  const replica = `file://${dir}/replica`;
+  try {
+    Deno.chmodSync(`${dir}/app.db`, 0o600);
+    app.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
+    for (let i = 0; i < 3; i++) {
+      app.exec(`INSERT INTO t (v) VALUES ('row ${i}')`);
+      assert.equal((await runWalsync(["watch", `${dir}/app.db`, "-b", replica, "--once"])).code, 0);
+    }
+    const forced = await runWalsync(["compact", "app.db", "-b", replica, "--force", ...RETENTION]);
+    assert.equal(forced.code, 0, forced.stderr);
+    for (const level of [1, 2]) {
+      const levelDir = `${dir}/replica/app.db/ltx/${level}`;
+      const names = [...Deno.readDirSync(levelDir)].map((e) => e.name);
+      assert.ok(names.length > 0);
+      for (const name of names) {
+        assert.equal((Deno.statSync(`${levelDir}/${name}`).mode! & 0o777).toString(8), "600", name);
+      }
+      assert.equal((Deno.statSync(levelDir).mode! & 0o777).toString(8), "700");
+    }
+  } finally {
+    app.close();
+  }
+});

@@ -218,8 +218,8 @@ Deno.test("explain shows each setting's value and source: flag over [[databases]
       source: "[sync] (line 6)",
     });
     assert.deepEqual(two.settings.snapshot_interval, {
-      value: 3_600_000,
-      text: "1h",
+      value: 86_400_000,
+      text: "24h",
       source: "default",
     });
     const flagged = await explain("--sync-interval", "5s", "--on-startup");
@@ -234,7 +234,7 @@ Deno.test("explain shows each setting's value and source: flag over [[databases]
     const text = await runWalsync(["explain"], { cwd: dir });
     assertExit(text, 0);
     assert.match(text.stdout, /interval\s+3s\s+databases\[0\] \(line 10\)/);
-    assert.match(text.stdout, /snapshot_interval\s+1h\s+default/);
+    assert.match(text.stdout, /snapshot_interval\s+24h\s+default/);
   });
 });
 
@@ -267,8 +267,9 @@ Deno.test("per-database settings from walsync.toml are honoured at run time", as
         }
         return files.sort();
       };
-      // eager.db: TXID 2 carries the new row, then its max_changes = 1 snapshots as TXID 3.
-      assert.deepEqual(await snapshots("eager.db"), ["0000000000000001-0000000000000003.ltx"]);
+      // eager.db: TXID 2 carries the new row, then its max_changes = 1 snapshots it (level 9
+      // at TXID 2: nothing changed since, so no new TXID).
+      assert.deepEqual(await snapshots("eager.db"), ["0000000000000001-0000000000000002.ltx"]);
       assert.deepEqual(await snapshots("lazy.db"), []);
       for (const [i, name] of ["eager.db", "lazy.db"].entries()) {
         const out = `${dir}/restored-${name}`;
@@ -339,28 +340,49 @@ Deno.test({
   },
 });
 
-Deno.test("explain shows retention as not applied, and only what walsync.toml sets", async () => {
+Deno.test("explain shows compaction and retention with their sources", async () => {
   await withDir(async (dir) => {
-    const explain = async () => {
-      const text = await runWalsync(["explain", "-b", "./replica"], { cwd: dir });
+    const explain = async (...flags: string[]) => {
+      const text = await runWalsync(["explain", "-b", "./replica", ...flags], { cwd: dir });
       assertExit(text, 0);
-      const json = await runWalsync(["explain", "-b", "./replica", "--json"], { cwd: dir });
+      const json = await runWalsync(["explain", "-b", "./replica", "--json", ...flags], {
+        cwd: dir,
+      });
       assertExit(json, 0);
-      return { text: text.stdout, retention: JSON.parse(json.stdout).retention };
+      const parsed = JSON.parse(json.stdout);
+      return { text: text.stdout, retention: parsed.retention, compaction: parsed.compaction };
     };
     const none = await explain();
-    assert.match(none.text, /^retention +not applied: no compaction yet, every file is kept$/m);
-    assert.doesNotMatch(none.text, /hourly|daily|weekly|monthly/);
-    assert.deepEqual(none.retention, { applied: false, configured: {} });
+    assert.match(
+      none.text,
+      /^compaction +levels 1: 30s, 2: 5m, 3: 1h, snapshots at level 9 +\(default\)$/m,
+    );
+    assert.match(
+      none.text,
+      /^retention +pitr 24h \(default\); snapshots beyond it: hourly 24, daily 7, weekly 12, monthly 12; l0_linger 5m \(default\)$/m,
+    );
+    assert.deepEqual(none.compaction, {
+      levelIntervalsMs: [30_000, 300_000, 3_600_000],
+      source: "default",
+    });
+    assert.equal(none.retention.pitrMs, 86_400_000);
 
-    await Deno.writeTextFile(`${dir}/walsync.toml`, `[retention]\nhourly = 48\n`);
+    await Deno.writeTextFile(
+      `${dir}/walsync.toml`,
+      `[retention]\nhourly = 48\npitr = "2h"\n[[compaction.levels]]\ninterval = "10s"\n`,
+    );
     const set = await explain();
     assert.match(
       set.text,
-      /^retention +hourly 48 \(\[retention\]\), not applied: no compaction yet, every file is kept$/m,
+      /^compaction +levels 1: 10s, snapshots at level 9 +\(\[compaction\] \(line 4\)\)$/m,
     );
-    assert.doesNotMatch(set.text, /daily|weekly|monthly/);
-    assert.deepEqual(set.retention, { applied: false, configured: { hourly: 48 } });
+    assert.match(set.text, /pitr 2h \(\[retention\] \(line 3\)\); snapshots beyond it: hourly 48,/);
+    assert.equal(set.retention.hourly, 48);
+    assert.equal(set.retention.sources.hourly, "[retention] (line 2)");
+
+    const flagged = await explain("--pitr", "30m", "--compaction-levels", "off");
+    assert.match(flagged.text, /^compaction +levels off \(every level-0 file is kept\)/m);
+    assert.match(flagged.text, /pitr 30m \(flag --pitr\)/);
   });
 });
 

@@ -95,7 +95,18 @@ Deno.test("a single-dash long option or a misspelt one gets a did-you-mean", asy
 
 Deno.test("every command's help starts its option descriptions in one column", async () => {
   const signature = /^( +(?:-\w, )?--[\w-]+(?:\[=false\])?(?: [A-Z]+)?)( +)(\S\S)/;
-  for (const command of ["watch", "restore", "snapshot", "list", "verify", "explain"]) {
+  for (
+    const command of [
+      "watch",
+      "restore",
+      "snapshot",
+      "list",
+      "verify",
+      "explain",
+      "status",
+      "compact",
+    ]
+  ) {
     const { stdout } = await walsync(command, "--help");
     const lines = stdout.split("\n");
     const start = lines.indexOf("Options:");

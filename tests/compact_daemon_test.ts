@@ -8,7 +8,10 @@ import type { CompactionPolicy } from "../src/compact/policy.ts";
 import { FileReplicaClient } from "../src/replica/file/file_replica_client.ts";
 import type { LtxFileInfo, LtxFileKey, ReplicaClient } from "../src/replica/replica_client.ts";
 import { Supervisor } from "../src/replicate/supervisor.ts";
+import { S3ReplicaClient } from "../src/replica/s3/s3_replica_client.ts";
+import { s3TestTargets, stopS3ServersAfterTests, testReplicaOptions } from "./support/s3_server.ts";
 import { listAllFiles, restore } from "../src/restore/apply.ts";
+import { verifyReplica } from "../src/restore/verify.ts";
 import { dumpDatabase, integrityCheck, openWalDatabase } from "./support/sqlite.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -60,9 +63,9 @@ async function restoredDump(client: ReplicaClient, dir: string) {
   }
 }
 
-Deno.test("watch compacts into levels 1 and 2, prunes level 0, and then an idle database costs nothing", async () => {
-  await withDir(async (dir) => {
-    const client = counting(new FileReplicaClient(`${dir}/replica`));
+async function compactsAndIdles(dir: string, inner: ReplicaClient): Promise<void> {
+  {
+    const client = counting(inner);
     const supervisor = new Supervisor({ client, watch: false, compaction: policy });
     const app = openWalDatabase(`${dir}/app.db`);
     app.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
@@ -91,6 +94,9 @@ Deno.test("watch compacts into levels 1 and 2, prunes level 0, and then an idle 
       assert.deepEqual(levels(files, 1), ["7-7"], "older level-1 files were merged into level 2");
       assert.deepEqual(levels(files, 2), ["2-6", "7-7"]);
       assert.deepEqual(await restoredDump(client, dir), dumpDatabase(app));
+      // verify walks the compacted replica: every object, every retained position's chain.
+      const report = await verifyReplica({ client: inner, name: "app.db", policy });
+      assert.deepEqual(report.problems, []);
 
       // Idle: no request at all, however many passes come due.
       client.calls.length = 0;
@@ -116,7 +122,26 @@ Deno.test("watch compacts into levels 1 and 2, prunes level 0, and then an idle 
       await supervisor.stop();
       app.close();
     }
-  });
+  }
+}
+
+Deno.test("watch compacts into levels 1 and 2, prunes level 0, and then an idle database costs nothing (file)", async () => {
+  await withDir((dir) => compactsAndIdles(dir, new FileReplicaClient(`${dir}/replica`)));
+});
+
+const s3 = s3TestTargets()[0];
+Deno.test({
+  name: `the same on S3 (${s3.label})`,
+  ignore: s3.ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const server = await s3.start();
+    const client = new S3ReplicaClient(
+      testReplicaOptions(server, { prefix: `compact-${crypto.randomUUID()}` }),
+    );
+    await withDir((dir) => compactsAndIdles(dir, client));
+  },
 });
 
 Deno.test("a restore whose planned file vanished (retention racing it) plans again once", async () => {
@@ -161,3 +186,51 @@ Deno.test("a restore whose planned file vanished (retention racing it) plans aga
     app.close();
   });
 });
+
+Deno.test({
+  name: `an S3 restore by TXID reads the metadata of the planned files only (${s3.label})`,
+  ignore: s3.ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const server = await s3.start();
+    const prefix = `heads-${crypto.randomUUID()}`;
+    await withDir(async (dir) => {
+      const writer = new S3ReplicaClient(testReplicaOptions(server, { prefix }));
+      // A 1 h window keeps every level-0 file: the listing has many more than the plan.
+      const supervisor = new Supervisor({
+        client: writer,
+        watch: false,
+        compaction: { ...policy, pitrMs: 3_600_000 },
+      });
+      const app = openWalDatabase(`${dir}/app.db`);
+      app.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
+      try {
+        await supervisor.add(`${dir}/app.db`, "app.db");
+        for (let i = 0; i < 12; i++) {
+          app.exec(`INSERT INTO t (v) VALUES ('row ${i}')`);
+          await supervisor.syncAll();
+        }
+        await sleep(1100);
+        await supervisor.compactDue();
+      } finally {
+        await supervisor.stop();
+      }
+      // A fresh client (no cached metadata), as a restore command is.
+      const reader = new S3ReplicaClient(testReplicaOptions(server, { prefix }));
+      const output = `${dir}/restored.db`;
+      const result = await restore({ client: reader, name: "app.db", output });
+      assert.ok(result.files.length < 5, `${result.files.length} files planned`);
+      assert.ok(
+        (reader.requestCounts.get("HeadObject") ?? 0) <= result.files.length,
+        `HEADs: ${reader.requestCounts.get("HeadObject")}`,
+      );
+      assert.ok(result.files.every((f) => f.sha256 !== undefined), "every object verified");
+      const db = new DatabaseSync(output);
+      assert.deepEqual(dumpDatabase(db), dumpDatabase(app));
+      db.close();
+      app.close();
+    });
+  },
+});
+stopS3ServersAfterTests();

@@ -20,6 +20,7 @@ import { FileReplicaClient } from "../src/replica/file/file_replica_client.ts";
 import type { ReplicaClient } from "../src/replica/replica_client.ts";
 import { S3ReplicaClient } from "../src/replica/s3/s3_replica_client.ts";
 import { restore } from "../src/restore/apply.ts";
+import { RestorePlanError } from "../src/restore/plan.ts";
 import { AppProcess, type Dump } from "./support/app_client.ts";
 import { Random } from "./support/random.ts";
 import { dumpDatabase, integrityCheck } from "./support/sqlite.ts";
@@ -96,11 +97,17 @@ function s3Replica(server: S3TestServer): ModelReplica {
   };
 }
 
+/** Compaction and retention at very short intervals (levels 1s, 3s, 10s). */
+interface CompactionModel {
+  pitrMs: number;
+}
+
 async function runModel(
   seed: number,
   pageSize: number,
   replicaFor: (dir: string) => ModelReplica,
   steps = STEPS,
+  compaction?: CompactionModel,
 ): Promise<void> {
   const random = new Random(seed);
   const dir = await Deno.makeTempDir({ prefix: "walsync-model-" });
@@ -129,7 +136,33 @@ async function runModel(
     // nothing, and must be picked up again without losing a commit.
     "--idle-release",
     random.pick(["0", "60ms", "150ms", "400ms"]),
+    ...(compaction
+      ? [
+        "--compaction-levels",
+        "1s,3s,10s",
+        "--pitr",
+        `${compaction.pitrMs}ms`,
+        "--l0-linger",
+        random.pick(["0", "500ms"]),
+        "--retain-hourly",
+        String(random.int(0, 2)),
+        "--retain-daily",
+        "0",
+        "--retain-weekly",
+        "0",
+        "--retain-monthly",
+        "0",
+      ]
+      : []),
   ];
+  /** Every level-0 file seen in the replica during the run: TXID → its time. */
+  const seen = new Map<number, number>();
+  const look = async () => {
+    if (!compaction) return;
+    for (const f of await replica.client.listFiles("app.db", 0)) {
+      seen.set(f.maxTxid, f.createdAt.getTime());
+    }
+  };
   const app = new AppProcess(dbPath, pageSize);
   /** `states[n]` is the database right after commit n. */
   const states: Dump[] = [];
@@ -182,12 +215,17 @@ async function runModel(
         }
         walsync = new WalsyncProcess(watchArgs, { env: replica.env });
       } else {
-        await new Promise((resolve) => setTimeout(resolve, random.int(20, 200)));
+        // With compaction, long enough for level boundaries to pass now and then.
+        const pause = compaction ? random.int(200, 1500) : random.int(20, 200);
+        await new Promise((resolve) => setTimeout(resolve, pause));
       }
+      await look();
     }
     const final = (await app.send({ op: "dump" })).dump!;
+    await look();
     const stopped = await walsync.stop();
     assert.equal(stopped.code, 0, `walsync exited ${stopped.code}: ${stopped.stderr}`);
+    const endedAt = Date.now();
     await app.close();
 
     const client = replica.client;
@@ -198,6 +236,11 @@ async function runModel(
       "the latest restore holds the last commit",
     );
     assert.deepEqual(latest.dump, final, "the latest restore equals the final state");
+
+    if (compaction) {
+      await checkRetention(client, dir, states, seen, compaction.pitrMs, endedAt);
+      return;
+    }
 
     // A snapshot TXID may show no new commit (walsync re-established continuity after, say,
     // a checkpoint while it was stopped); every other TXID must.
@@ -228,6 +271,57 @@ async function runModel(
     await app.close().catch(() => {});
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
+}
+
+/**
+ * After a run with compaction and retention: every TXID written inside the window (its time
+ * at or after the end − pitr: the last pass ran before the end, so it kept at least those)
+ * restores exactly, by TXID and by its time; an older one restores exactly or is refused with
+ * a plan error, never a wrong state; and retention did delete old positions.
+ */
+async function checkRetention(
+  client: ReplicaClient,
+  dir: string,
+  states: Dump[],
+  seen: Map<number, number>,
+  pitrMs: number,
+  endedAt: number,
+): Promise<void> {
+  const cutoff = endedAt - pitrMs;
+  const txids = [...seen.keys()].sort((a, b) => a - b);
+  let refused = 0;
+  let old = 0;
+  for (const txid of txids) {
+    const inWindow = seen.get(txid)! >= cutoff;
+    const output = `${dir}/txid-${txid}.db`;
+    try {
+      const { dump } = await restoredDump(client, output, txid);
+      const n = commitNumber(dump);
+      assert.deepEqual(dump, states[n], `restore at TXID ${txid} equals the state of commit ${n}`);
+    } catch (error) {
+      if (inWindow || !(error instanceof RestorePlanError)) {
+        throw new Error(`TXID ${txid} (in the window: ${inWindow}) did not restore`, {
+          cause: error,
+        });
+      }
+      assert.match(
+        error.message,
+        /TXID \d+ is missing|is not restorable|no longer holds|no snapshot/,
+      );
+      refused++;
+    }
+    if (seen.get(txid)! < cutoff - 12_000) old++;
+    if (inWindow) {
+      // By time: the TXID written then, exactly.
+      await restore({
+        client,
+        name: "app.db",
+        output: `${output}.at`,
+        target: { kind: "timestamp", at: new Date(seen.get(txid)!) },
+      }).then((r) => assert.equal(r.txid, txid, `the time of TXID ${txid} restores it`));
+    }
+  }
+  if (old >= 5) assert.ok(refused > 0, `retention deleted none of ${old} old positions`);
 }
 
 /** The number of the last commit a dump reflects. */
@@ -277,6 +371,18 @@ for (const pageSize of [1024, 4096, 65536]) {
     fn: () => withSeed(`page size ${pageSize}`, (seed) => runModel(seed, pageSize, fileReplica)),
   });
 }
+
+Deno.test({
+  name:
+    "model: compaction (levels 1s/3s/10s) and a few seconds of retention keep every position in the window",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withSeed("compaction", (seed) =>
+      runModel(seed, 4096, fileReplica, Math.max(STEPS, 100), {
+        pitrMs: 2000 + (seed % 4) * 1000,
+      })),
+});
 
 const s3 = s3TestTargets()[0];
 Deno.test({

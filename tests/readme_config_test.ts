@@ -24,4 +24,7 @@ Deno.test("the annotated walsync.toml in the README is a valid config", async ()
   );
   assert.equal(config.databases[0].overrides.snapshotIntervalMs, 30 * 60_000);
   assert.equal(config.databases[1].overrides.syncIntervalMs, 5000);
+  assert.deepEqual(config.compaction.levelIntervalsMs, [30_000, 300_000, 3_600_000]);
+  assert.equal(config.compaction.pitrMs, 24 * 3_600_000);
+  assert.equal(config.compaction.l0LingerMs, 5 * 60_000);
 });

@@ -25,6 +25,7 @@ import {
   replicaSettings,
   SYNC_FLAG_SPEC,
 } from "./command_config.ts";
+import { describeOps } from "./watch_ops.ts";
 import { EXIT_OK } from "./exit_codes.ts";
 import { writeJson, writeOut } from "./output.ts";
 import { REPLICA_FLAGS, REPLICA_FLAGS_HELP } from "./replica_flags.ts";
@@ -131,6 +132,7 @@ export async function explainCommand(args: string[]): Promise<number> {
         sseKmsKeyId: replica.sseKmsKeyId ?? null,
       },
       log: { format: config?.log.format ?? null, level: config?.log.level ?? "info" },
+      metrics: describeOps(config, global.syncIntervalMs.value).json,
       settings: jsonSettings(global),
       compaction: {
         levelIntervalsMs: compaction.policy.levelIntervalsMs,
@@ -198,6 +200,7 @@ export async function explainCommand(args: string[]): Promise<number> {
       config?.log.level ?? "info"
     }`,
   );
+  lines.push(...describeOps(config, global.syncIntervalMs.value).lines);
   lines.push(...describeCompactionPolicy(compaction.policy, compaction.sources));
   lines.push("");
   lines.push("settings (for databases without their own):");

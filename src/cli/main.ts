@@ -4,8 +4,10 @@
  */
 import { UsageError, WalsyncError } from "../errors.ts";
 import { VERSION } from "../version.ts";
+import { BUILD_COMMIT, BUILD_TARGET } from "../build_info.ts";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit_codes.ts";
 import { writeErr, writeOut } from "./output.ts";
+import { type OsName, platformRefusal } from "./platform.ts";
 
 const USAGE = `walsync ${VERSION} — continuous WAL replication for many SQLite databases
 
@@ -15,6 +17,7 @@ Commands:
   watch          Replicate databases continuously (the daemon)
   restore        Rebuild a database from its replica, verified
   snapshot       Take a full snapshot of one database now
+  status         Ask the running daemon how each database stands (TXIDs, lag, errors)
   list           List the databases in a replica
   verify         Check every object of a database's replica and a full restore
   compact        Compaction and retention on a replica now (dry run unless --force)
@@ -48,6 +51,10 @@ const MODULES: Record<string, () => Promise<CommandModule>> = {
     const m = await import("./snapshot.ts");
     return { run: m.snapshotCommand, help: m.SNAPSHOT_HELP };
   },
+  status: async () => {
+    const m = await import("./status.ts");
+    return { run: m.statusCommand, help: m.STATUS_HELP };
+  },
   list: async () => {
     const m = await import("./list.ts");
     return { run: m.listCommand, help: m.LIST_HELP };
@@ -70,7 +77,8 @@ const MODULES: Record<string, () => Promise<CommandModule>> = {
 
 const VERSION_HELP = `Usage: walsync version
 
-Prints walsync's version and the Deno version it runs on (also: walsync --version).
+Prints walsync's version, the git commit and target it was built from ("unknown" and
+"source" when run from a checkout) and the Deno version it runs on (also: walsync --version).
 
 Example:
   walsync version`;
@@ -85,7 +93,9 @@ Examples:
   walsync help restore`;
 
 function printVersion(): number {
-  writeOut(`walsync ${VERSION} (deno ${Deno.version.deno})`);
+  writeOut(
+    `walsync ${VERSION} (commit ${BUILD_COMMIT}, ${BUILD_TARGET}, deno ${Deno.version.deno})`,
+  );
   return EXIT_OK;
 }
 
@@ -103,8 +113,14 @@ async function printHelp(args: string[]): Promise<number> {
   return EXIT_OK;
 }
 
-/** Runs one CLI invocation and returns its exit code; never throws. */
-export async function main(args: string[]): Promise<number> {
+/**
+ * Runs one CLI invocation and returns its exit code; never throws. `options.os` stands in for
+ * `Deno.build.os` (tests ask what Windows would do).
+ */
+export async function main(
+  args: string[],
+  options: { os?: OsName } = {},
+): Promise<number> {
   const [name, ...rest] = args;
   try {
     if (name === undefined || name === "--help" || name === "-h") {
@@ -122,6 +138,10 @@ export async function main(args: string[]): Promise<number> {
       writeOut(command.help);
       return EXIT_OK;
     }
+    const refusal = rest.includes("--help") || rest.includes("-h")
+      ? null
+      : platformRefusal(name, options.os ?? Deno.build.os);
+    if (refusal) throw new UsageError(refusal);
     return await command.run(rest);
   } catch (error) {
     if (error instanceof UsageError) {

@@ -13,7 +13,12 @@ import type { S3ReplicaClient } from "../replica/s3/s3_replica_client.ts";
 /** How long a clean stop waits to give the lease back before leaving it to expire. */
 const RELEASE_TIMEOUT_MS = 5_000;
 
+/** Where the lease stands: "held" lets uploads go; see s3_lease_keeper.ts for the others. */
+export type LeaseStatus = "held" | "acquiring" | "doubt" | "lost";
+
 export interface HeldLease {
+  /** For metrics, `/health` and status. */
+  readonly state: LeaseStatus;
   /** Set once another walsync holds the replica: stop writing, exit with this error. */
   readonly lost: WalsyncError | null;
   /** Uploads may go ahead now: false while the lease is being taken, in doubt, or lost. */
@@ -48,6 +53,7 @@ export async function holdReplicaLease(
   if (client.kind === "file") return await holdFileLease(client as FileReplicaClient);
   if (client.kind !== "s3") {
     return {
+      state: "held",
       lost: null,
       canUpload: () => true,
       release: () => Promise.resolve(),
@@ -70,6 +76,9 @@ export async function holdReplicaLease(
   });
   await keeper.start({ waitForStorage: options.waitForStorage ?? false });
   return {
+    get state() {
+      return keeper.state;
+    },
     get lost() {
       return lost;
     },
@@ -92,6 +101,7 @@ async function holdFileLease(client: FileReplicaClient): Promise<HeldLease> {
   const { FileLease } = await import("../replica/file/file_lease.ts");
   const lease = await FileLease.acquire(client.root, { location: client.location });
   return {
+    state: "held",
     lost: null,
     canUpload: () => true,
     release: () => lease.release(),

@@ -5,8 +5,9 @@ import { Logger } from "../log.ts";
 import { formatTxid } from "../ltx/ltx_header.ts";
 import type { LtxFileInfo, ReplicaClient } from "../replica/replica_client.ts";
 import {
+  completePlan,
   type IntegrityCheck,
-  listAllFiles,
+  listForPlan,
   planBytes,
   restore,
   type RestoreOptions,
@@ -21,6 +22,7 @@ import {
   RestorePlanError,
   type RestoreTarget,
 } from "../restore/plan.ts";
+import { isGlob } from "../config/glob.ts";
 import { absolutePath, type FlagSpec, parseCommandArgs, stringFlag } from "./args.ts";
 import { EXIT_OK } from "./exit_codes.ts";
 import { createProgress, formatBytes, type Progress } from "./progress.ts";
@@ -63,7 +65,16 @@ ${REPLICA_FLAGS_HELP}
       --log-format F      text or json
       --log-level L       debug, info, warn or error
 
+      --all               Restore every database of the replica into -o DIR (see below)
+      --parallel N        Bulk restore: databases restored at once (default 4)
+
 Exit codes: 0 restored (or nothing to do), 1 failure, 2 usage error.
+
+Bulk restore (every database, or those a quoted glob of replica names matches): each
+is restored into DIR/<name>, --parallel at a time, verified like one; progress goes to
+stderr as [done/total] lines; a failure does not stop the others, and the command exits 1
+at the end naming every database that failed. --timestamp applies to all; --txid cannot.
+--if-db-not-exists skips existing files; --force replaces them.
 
 Examples:
   walsync restore app.db -o /tmp/app.db -b file:///var/backups/walsync
@@ -71,7 +82,9 @@ Examples:
   walsync restore app.db -o /tmp/app.db -b file:///bak --timestamp 2026-11-21T10:00:00Z
   walsync restore app.db --dry-run -b s3://backups/wal --endpoint http://127.0.0.1:9000
   walsync restore app.db -o /data/app.db -b s3://b --if-db-not-exists --if-replica-exists
-  walsync restore app.db -o /tmp/app.db -b file:///backups --integrity-check full --json`;
+  walsync restore app.db -o /tmp/app.db -b file:///backups --integrity-check full --json
+  walsync restore --all -o /restore -b s3://backups/prod --parallel 8
+  walsync restore 'tenants/*' -o /restore -b file:///var/backups/walsync`;
 
 const RESTORE_FLAGS: FlagSpec = {
   ...REPLICA_FLAGS,
@@ -86,6 +99,8 @@ const RESTORE_FLAGS: FlagSpec = {
   json: { type: "boolean" },
   "log-format": { type: "string" },
   "log-level": { type: "string" },
+  all: { type: "boolean" },
+  parallel: { type: "string" },
 };
 
 export async function restoreCommand(args: string[]): Promise<number> {
@@ -93,6 +108,16 @@ export async function restoreCommand(args: string[]): Promise<number> {
   if (parsed.values.help) {
     writeOut(RESTORE_HELP);
     return EXIT_OK;
+  }
+  // `--all`, or a glob of replica names: many databases into one directory.
+  if (
+    parsed.values.all === true || (parsed.positionals.length === 1 && isGlob(parsed.positionals[0]))
+  ) {
+    const { bulkRestoreCommand } = await import("./restore_bulk.ts");
+    return await bulkRestoreCommand(parsed);
+  }
+  if (parsed.values.parallel !== undefined) {
+    throw new UsageError("--parallel applies to a bulk restore (--all, or a glob of names)");
   }
   // Every usage error before anything is read or written.
   if (parsed.positionals.length !== 1) {
@@ -132,11 +157,11 @@ export async function restoreCommand(args: string[]): Promise<number> {
     return EXIT_OK;
   }
   if (dryRun) {
-    const files = await listAllFiles(client, name);
+    const files = await listForPlan(client, name, target);
     if (files.length === 0) {
       return noReplica(name, output, client, { ifReplicaExists, json, logger: baseLogger });
     }
-    const plan = planRestore(files, target);
+    const plan = await completePlan(client, name, planRestore(files, target));
     writeOut(
       json
         ? JSON.stringify(planJson(name, client, plan))
@@ -163,12 +188,12 @@ export async function restoreCommand(args: string[]): Promise<number> {
       force,
       logger: baseLogger.with({ db: name }),
     });
-    const files = await listAllFiles(client, name, signal);
+    const files = await listForPlan(client, name, target, signal);
     signal.throwIfAborted();
     if (files.length === 0) {
       return noReplica(name, output, client, { ifReplicaExists, json, logger: baseLogger });
     }
-    const plan = planRestore(files, target);
+    const plan = await completePlan(client, name, planRestore(files, target), signal);
     const result = await restoreWithProgress({
       client,
       name,

@@ -29,6 +29,8 @@ import { EXIT_FAILURE, EXIT_OK } from "./exit_codes.ts";
 import { makeLogger, writeOut } from "./output.ts";
 import { REPLICA_FLAGS, REPLICA_FLAGS_HELP } from "./replica_flags.ts";
 import { type HeldLease, holdReplicaLease } from "./replica_lease.ts";
+import { MeteredReplicaClient, StoreStats } from "../replica/metered_replica_client.ts";
+import { OPS_FLAGS, OPS_FLAGS_HELP, opsSettings, WatchOps } from "./watch_ops.ts";
 
 export const WATCH_HELP = `Usage: walsync watch [DB...] [-b URL] [--config FILE] [options]
 
@@ -70,6 +72,7 @@ ${COMPACTION_FLAGS_HELP}
       --once              Sync and upload everything once, then exit
       --log-format F      text or json (default: text on a terminal, json otherwise)
       --log-level L       debug, info, warn or error (default info)
+${OPS_FLAGS_HELP}
 
 Durations: 500ms, 5s, 1m, 1h or integer seconds. Sizes: 512MiB, 1GiB or bytes.
 Precedence: a flag beats the database's [[databases]] entry, which beats [sync], which
@@ -87,7 +90,9 @@ Examples:
   walsync watch app.db -b file:///var/backups/walsync
   walsync watch /data/a.db /data/b.db -b s3://backups/prod --endpoint http://127.0.0.1:9000
   walsync watch --config /etc/walsync.toml
-  walsync watch app.db -b file:///backups --snapshot-interval 30m --max-changes 10000`;
+  walsync watch app.db -b file:///backups --snapshot-interval 30m --max-changes 10000
+  walsync watch --config /etc/walsync.toml --metrics-addr 127.0.0.1:9090
+  walsync watch /data/app.db -b s3://backups/app --exec "/app/server --port 8080"`;
 
 /** A database that keeps failing is logged again this often (and when the reason changes). */
 const REPEAT_FAILURE_LOG_MS = 5 * 60_000;
@@ -104,6 +109,7 @@ const WATCH_FLAGS: FlagSpec = {
   ...REPLICA_FLAGS,
   ...SYNC_FLAG_SPEC,
   ...COMPACTION_FLAG_SPEC,
+  ...OPS_FLAGS,
   create: { type: "boolean" },
   once: { type: "boolean" },
   "log-format": { type: "string" },
@@ -149,15 +155,18 @@ export async function watchCommand(args: string[]): Promise<number> {
   const client = await openCommandReplica("watch", parsed, config, { logger });
   const global = settingValues(effectiveSettings(flags, config, null));
   const compaction = resolveCompactionPolicy(parsed.values, config?.compaction).policy;
+  const ops = new WatchOps(opsSettings(parsed, config, global.syncIntervalMs), logger);
 
   // Listen before opening anything: a signal during startup still ends in a clean stop.
   const controller = new AbortController();
-  const stop = new StopSignals(logger, controller);
+  // Exec mode: a signal goes to the application, whose exit stops walsync.
+  const stop = new StopSignals(logger, ops.stopOn(controller), () => ops.childExited);
   // `walsync snapshot` on a database this daemon replicates leaves a request and sends SIGUSR1.
   const servesSnapshotRequests = Deno.build.os !== "windows";
   let lease: HeldLease | null = null;
+  const storeStats = new StoreStats();
   const supervisor = new Supervisor({
-    client,
+    client: new MeteredReplicaClient(client, storeStats),
     syncIntervalMs: global.syncIntervalMs,
     logger,
     replicator: { maxStagingBytes: global.maxStagingBytes, servesSnapshotRequests },
@@ -177,6 +186,8 @@ export async function watchCommand(args: string[]): Promise<number> {
       waitForStorage: !parsed.values.once,
       onHeld: () => supervisor.resumeUploads(),
     });
+    const held = lease;
+    ops.start({ supervisor, replica: client, store: storeStats, lease: () => held.state });
     const failures = new FailureLog(logger);
     const sameAs = (path: string) => supervisor.replicatedAs(path);
     let discovery: Discovery<DiscoveredDatabase>;
@@ -220,11 +231,17 @@ export async function watchCommand(args: string[]): Promise<number> {
         removeGone: databases === null,
         logger,
       });
+      // A database the application created since the last listing is shipped too.
+      const lastLook = () =>
+        addDiscovered(supervisor, discovery, failures, new AbortController().signal);
+      await ops.startChild(supervisor, controller, lastLook);
       await supervisor.run(controller.signal);
       await discovering;
     }
   } finally {
+    await ops.stopChild(); // its last writes belong in the final sync
     summary = await supervisor.stop({ upload: lease?.lost === null });
+    await ops.close();
     controller.abort();
     if (stop.forced) await lease?.abandon();
     else await lease?.release();
@@ -245,7 +262,7 @@ export async function watchCommand(args: string[]): Promise<number> {
       `Stopped with ${staged} not uploaded (the replica did not take them); they stay staged and the next start uploads them`,
     );
   }
-  return EXIT_OK;
+  return ops.childExit?.code ?? EXIT_OK;
 }
 
 type DiscoveredDatabase = { path: string; name: string; settings: SyncSettings };
@@ -304,9 +321,17 @@ class StopSignals {
   #timers: ReturnType<typeof setTimeout>[] = [];
   #onSignal = () => this.#received();
 
-  constructor(logger: Logger, controller: AbortController) {
+  /** Exec mode: the final upload's time starts when the application has exited. */
+  #finalUploadStarts: () => Promise<void>;
+
+  constructor(
+    logger: Logger,
+    controller: AbortController,
+    finalUploadStarts: () => Promise<void> = () => Promise.resolve(),
+  ) {
     this.#logger = logger;
     this.#controller = controller;
+    this.#finalUploadStarts = finalUploadStarts;
     for (const signal of this.#signals) Deno.addSignalListener(signal, this.#onSignal);
   }
 
@@ -332,12 +357,14 @@ class StopSignals {
       this.#count = 1;
       this.#logger.info("stopping: final sync and upload");
       this.#controller.abort();
-      this.#timers.push(setTimeout(() => {
-        this.#logger.warn("the final upload is taking too long; abandoning it", {
-          timeoutMs: DEFAULT_FINAL_UPLOAD_TIMEOUT_MS,
-        });
-        this.#abandon.abort();
-      }, DEFAULT_FINAL_UPLOAD_TIMEOUT_MS));
+      void this.#finalUploadStarts().then(() => {
+        this.#timers.push(setTimeout(() => {
+          this.#logger.warn("the final upload is taking too long; abandoning it", {
+            timeoutMs: DEFAULT_FINAL_UPLOAD_TIMEOUT_MS,
+          });
+          this.#abandon.abort();
+        }, DEFAULT_FINAL_UPLOAD_TIMEOUT_MS));
+      });
       return;
     }
     // One Ctrl-C reaches every process of the terminal's group, and `deno task` forwards it

@@ -6,7 +6,9 @@
  */
 import { WalsyncError } from "../errors.ts";
 import type { PageEncoding } from "../ltx/ltx_encoder.ts";
-import type { LtxFileInfo, ReplicaClient } from "../replica/replica_client.ts";
+import { chunksOf } from "../ltx/byte_reader.ts";
+import { type LtxFileInfo, readAll, type ReplicaClient } from "../replica/replica_client.ts";
+import { MERGE_BUFFER_INPUT_BYTES } from "./policy.ts";
 import { mergeLtx } from "./merge.ts";
 import { Spool } from "./spool.ts";
 
@@ -16,6 +18,8 @@ export interface ExecuteMergeOptions {
   tempDir?: string;
   /** Output bytes held in memory before spilling to a temp file. */
   spoolMemoryBytes?: number;
+  /** Permission bits for a file replica (default: the inputs'; the database's in the daemon). */
+  fileMode?: number;
   signal?: AbortSignal;
 }
 
@@ -29,12 +33,21 @@ export async function executeMerge(
 ): Promise<LtxFileInfo> {
   if (inputs.length === 0) throw new WalsyncError("A merge needs at least one input file");
   const readers: ReadableStreamDefaultReader<Uint8Array>[] = [];
+  const sources: AsyncIterable<Uint8Array>[] = [];
   const spool = new Spool({ memoryBytes: options.spoolMemoryBytes, tempDir: options.tempDir });
   try {
     for (const input of inputs) {
-      readers.push((await client.openFile(name, input, { signal: options.signal })).getReader());
+      const stream = await client.openFile(name, input, { signal: options.signal });
+      if (input.sizeBytes <= MERGE_BUFFER_INPUT_BYTES) {
+        // Small: read whole now, so its connection is free for the next one.
+        sources.push(chunksOf(await readAll(stream)));
+      } else {
+        const reader = stream.getReader();
+        readers.push(reader);
+        sources.push(chunksFrom(reader));
+      }
     }
-    const outcome = await mergeLtx(readers.map(chunksFrom), (chunk) => spool.write(chunk), {
+    const outcome = await mergeLtx(sources, (chunk) => spool.write(chunk), {
       pageEncoding: options.pageEncoding,
       signal: options.signal,
     });
@@ -44,13 +57,16 @@ export async function executeMerge(
       undefined;
     const { body, sizeBytes, sha256 } = await spool.finish();
     const key = { level, minTxid: header.minTxid, maxTxid: header.maxTxid };
+    const fileMode = options.fileMode ?? inputs.find((f) => f.fileMode !== undefined)?.fileMode;
     try {
-      return await client.writeFile(name, key, body, {
+      const stored = await client.writeFile(name, key, body, {
         sha256,
         databaseChecksum,
         createdAt: new Date(header.timestampMs),
         sizeBytes,
+        fileMode,
       }, options.signal);
+      return client.kind === "file" && fileMode !== undefined ? { ...stored, fileMode } : stored;
     } catch (error) {
       if (!(body instanceof Uint8Array)) await body.cancel().catch(() => {});
       throw error;

@@ -21,12 +21,12 @@ const INDEX_FILE = "compaction-index.json";
 type SavedFile = [number, number, number, number, number, string | null];
 
 export class LevelIndex {
-  #files: LtxFileInfo[];
-  #sorted = true;
+  #files = new Map<string, LtxFileInfo>();
+  /** The files in order, rebuilt after a change. */
+  #sorted: LtxFileInfo[] | null = null;
 
   constructor(files: LtxFileInfo[] = []) {
-    this.#files = [...files];
-    this.#sorted = false;
+    for (const f of files) this.#files.set(keyOf(f), f);
   }
 
   /** Lists levels 0..`levels` and 9 of `name`, the listing alone. */
@@ -45,33 +45,28 @@ export class LevelIndex {
 
   /** Every known file, sorted by MinTXID then MaxTXID. */
   get files(): readonly LtxFileInfo[] {
-    if (!this.#sorted) {
-      this.#files.sort(compareLtxFiles);
-      this.#sorted = true;
-    }
-    return this.#files;
+    this.#sorted ??= [...this.#files.values()].sort(compareLtxFiles);
+    return this.#sorted;
   }
 
   get size(): number {
-    return this.#files.length;
+    return this.#files.size;
   }
 
   /** Records a stored file (replacing one under the same key). */
   add(info: LtxFileInfo): void {
-    this.remove([info]);
-    this.#files.push(info);
-    this.#sorted = false;
+    this.#files.set(keyOf(info), info);
+    this.#sorted = null;
   }
 
   remove(keys: readonly LtxFileKey[]): void {
-    if (keys.length === 0) return;
-    const gone = new Set(keys.map(keyOf));
-    this.#files = this.#files.filter((f) => !gone.has(keyOf(f)));
+    for (const key of keys) this.#files.delete(keyOf(key));
+    this.#sorted = null;
   }
 
   /** Writes the index into `dir` (a database's staging directory) for this process. */
   save(dir: string): void {
-    const files: SavedFile[] = this.#files.map((f) => [
+    const files: SavedFile[] = [...this.#files.values()].map((f) => [
       f.level,
       f.minTxid,
       f.maxTxid,

@@ -25,6 +25,8 @@ export interface MaintenanceOptions {
   dryRun?: boolean;
   pageEncoding?: PageEncoding;
   tempDir?: string;
+  /** Permission bits of merged files in a file replica (the database's). */
+  fileMode?: number;
   signal?: AbortSignal;
   logger?: Logger;
 }
@@ -60,6 +62,7 @@ export async function runMaintenance(
     const output = await executeMerge(client, name, inputs, merge.level, {
       pageEncoding: options.pageEncoding,
       tempDir: options.tempDir,
+      fileMode: options.fileMode,
       signal: options.signal,
     });
     index.add(output);

@@ -19,7 +19,14 @@ import { formatLtxFilename, SNAPSHOT_LEVEL } from "../ltx/ltx_header.ts";
 import { compareLtxFiles, type LtxFileInfo } from "../replica/replica_client.ts";
 import { planRestore, RestorePlanError } from "../restore/plan.ts";
 import { continues } from "./merge.ts";
-import { type CompactionPolicy, MAX_MERGE_INPUTS, selectSnapshots } from "./policy.ts";
+import {
+  type CompactionPolicy,
+  MAX_MERGE_BUFFERED_BYTES,
+  MAX_MERGE_INPUTS,
+  MAX_MERGE_STREAMS,
+  MERGE_BUFFER_INPUT_BYTES,
+  selectSnapshots,
+} from "./policy.ts";
 
 export interface PlannedMerge {
   level: number;
@@ -142,12 +149,25 @@ function planLevel(
       at = file.maxTxid;
       continue;
     }
+    if (!fitsInMerge(run, file)) flush();
     run.push(file);
     at = file.maxTxid;
     if (run.length >= maxInputs) flush();
   }
   flush();
   return merges;
+}
+
+/** Whether `file` may join `run`: read-whole bytes and streamed inputs stay bounded. */
+function fitsInMerge(run: LtxFileInfo[], file: LtxFileInfo): boolean {
+  if (run.length === 0) return true;
+  const all = [...run, file];
+  const streamed = all.filter((f) => f.sizeBytes > MERGE_BUFFER_INPUT_BYTES).length;
+  const buffered = all.reduce(
+    (n, f) => (f.sizeBytes > MERGE_BUFFER_INPUT_BYTES ? n : n + f.sizeBytes),
+    0,
+  );
+  return streamed <= MAX_MERGE_STREAMS && buffered <= MAX_MERGE_BUFFERED_BYTES;
 }
 
 function mergeOf(level: number, inputs: LtxFileInfo[]): PlannedMerge {
@@ -163,6 +183,7 @@ function mergeOf(level: number, inputs: LtxFileInfo[]): PlannedMerge {
       sizeBytes: inputs.reduce((n, f) => n + f.sizeBytes, 0),
       createdAt: last.createdAt,
       databaseChecksum: last.databaseChecksum,
+      fileMode: inputs.find((f) => f.fileMode !== undefined)?.fileMode,
     },
   };
 }

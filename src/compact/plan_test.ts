@@ -210,3 +210,16 @@ Deno.test("a long history stays small: files are bounded by the window, not the 
   assert.ok(last.length < 120, `${last.length} files after 400 steps`);
   assert.ok(last.filter((f) => f.level === 0).length < 60);
 });
+
+Deno.test("a merge streams at most 8 large inputs and reads at most 16 MiB of small ones whole", () => {
+  const MiB = 1024 * 1024;
+  const big = Array.from({ length: 10 }, (_, i) => file(0, i + 2, i + 2, (i + 2) * S, 2 * MiB));
+  const small = Array.from({ length: 20 }, (_, i) => file(0, i + 12, i + 12, (i + 12) * S, MiB));
+  const plan = planMaintenance([file(0, 1, 1, S, 5000), ...big, ...small], {
+    nowMs: 40 * S,
+    policy,
+    dueLevels: [1],
+    retention: false,
+  });
+  assert.deepEqual(plan.merges.map((m) => m.inputs.length), [8, 18, 4]);
+});

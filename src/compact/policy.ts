@@ -15,6 +15,15 @@ export const DEFAULT_L0_LINGER_MS = 5 * 60_000;
  * bounded by this, not by how many files wait (a long outage, a first `walsync compact`).
  */
 export const MAX_MERGE_INPUTS = 128;
+/**
+ * Inputs up to this size are read whole before a merge (a small object costs one request and
+ * frees its connection at once); larger ones are streamed, each holding a connection.
+ */
+export const MERGE_BUFFER_INPUT_BYTES = 1024 * 1024;
+/** Inputs read whole, in bytes, per merge at most. */
+export const MAX_MERGE_BUFFERED_BYTES = 16 * 1024 * 1024;
+/** Streamed inputs per merge at most (well under an S3 client's 32 connections). */
+export const MAX_MERGE_STREAMS = 8;
 
 export interface SnapshotCounts {
   hourly: number;

@@ -24,6 +24,8 @@ interface DatabaseCompaction {
   /** The staging directory, where a released database keeps its index. */
   dir: string | null;
   index: LevelIndex | null;
+  /** Uploads while the index was not in memory: added when it is loaded or taken back. */
+  unindexed: LtxFileInfo[];
   /**
    * Per level (index 0 = level 1): since when it has been pending (an upload after it last
    * ran), or null. It runs at the first wall-clock boundary after that.
@@ -35,6 +37,10 @@ interface DatabaseCompaction {
   failures: number;
   retryAtMs: number;
   released: boolean;
+  /** The notes of the last pass (a lasting condition is warned about once, then at debug). */
+  notes: string;
+  /** The database's permission bits, for merged files in a file replica. */
+  fileMode: number | undefined;
 }
 
 export interface SchedulerOptions {
@@ -70,10 +76,12 @@ export class CompactionScheduler {
   }
 
   /** The daemon stored `info` for `name` (an upload from staging). */
-  shipped(name: string, dir: string | null, info: LtxFileInfo): void {
+  shipped(name: string, dir: string | null, info: LtxFileInfo, fileMode?: number): void {
     if (!this.enabled) return;
     const db = this.#database(name, dir);
-    db.index?.add(info);
+    if (fileMode !== undefined) db.fileMode = fileMode;
+    if (db.index) db.index.add(info);
+    else db.unindexed.push(info);
     const now = this.#now();
     db.pendingSince = db.pendingSince.map((since) => since ?? now);
     db.shippedAtMs = now;
@@ -129,12 +137,15 @@ export class CompactionScheduler {
         name,
         dir,
         index: null,
+        unindexed: [],
         pendingSince: this.policy.levelIntervalsMs.map(() => null),
         shippedAtMs: 0,
         running: false,
         failures: 0,
         retryAtMs: 0,
         released: false,
+        notes: "",
+        fileMode: undefined,
       };
       this.#databases.set(name, db);
     }
@@ -178,12 +189,15 @@ export class CompactionScheduler {
         );
         this.#log.debug("listed the replica for compaction", { db: db.name, files: db.index.size });
       }
+      for (const info of db.unindexed) db.index.add(info);
+      db.unindexed = [];
       const report = await runMaintenance(this.#client, db.name, db.index, {
         nowMs: now,
         policy: this.policy,
         dueLevels: due,
         pageEncoding: this.#options.pageEncoding,
         tempDir: db.dir ?? undefined,
+        fileMode: db.fileMode,
         signal,
         logger: this.#log,
       });
@@ -193,7 +207,15 @@ export class CompactionScheduler {
       }
       db.failures = 0;
       db.retryAtMs = 0;
-      for (const note of report.notes) this.#log.warn(note, { db: db.name });
+      const notes = report.notes.join("\n");
+      for (const note of report.notes) {
+        if (notes !== db.notes) this.#log.warn(note, { db: db.name });
+        else this.#log.debug(note, { db: db.name });
+      }
+      if (notes === "" && db.notes !== "") {
+        this.#log.info("compaction continues normally again", { db: db.name });
+      }
+      db.notes = notes;
       if (report.merges.length > 0 || report.deletions.length > 0) {
         this.#log.debug("compaction pass", {
           db: db.name,

@@ -57,10 +57,11 @@ export const COMPACTION_FLAGS_HELP = `      --compaction-levels LIST
                           Compaction level intervals, comma-separated, up to 8 (default
                           30s,5m,1h as Litestream; "off" keeps every level-0 file)
       --pitr D            Every position this far back stays restorable (default 24h)
-      --retain-hourly N   Snapshots kept beyond the window: the newest of each of the last
-      --retain-daily N    N hours, days, ISO weeks, months (defaults 24, 7, 12, 12)
-      --retain-weekly N
-      --retain-monthly N
+      --retain-hourly N   Snapshots kept beyond the window: the newest of each of the last N
+                          hours that have one (default 24; UTC, as restic's --keep-hourly)
+      --retain-daily N    Likewise per day (default 7)
+      --retain-weekly N   Likewise per ISO week (default 12)
+      --retain-monthly N  Likewise per month (default 12)
       --l0-linger D       Level-0 files stay at least D after they were written, for
                           restores that planned with them (default 5m)`;
 

@@ -16,6 +16,7 @@ import type { SyncSettings, TomlValue } from "./config_schema.ts";
 import type { CompactionConfig } from "./compaction_settings.ts";
 import type { EnvLookup } from "./env_expand.ts";
 import { defaultName, expandGlob, resolvePath } from "./glob.ts";
+import type { MetricsConfig } from "./metrics_config.ts";
 import { tomlLines } from "./toml_lines.ts";
 
 /** A value with the line it was set on. */
@@ -59,6 +60,10 @@ export interface WalsyncConfig {
   compaction: CompactionConfig;
   log: { format?: "text" | "json"; level?: "debug" | "info" | "warn" | "error" };
   databases: DatabaseEntry[];
+  /** `[metrics]`: listener, `/health` threshold, heartbeat (absent without the section). */
+  metrics?: MetricsConfig;
+  /** Top-level `exec`: the application `watch` starts and supervises. */
+  exec?: Located<string>;
 }
 
 /** One database file to replicate, with its replica name and the entry that chose it. */

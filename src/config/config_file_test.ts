@@ -178,9 +178,9 @@ Deno.test("parseConfig suggests the section or key a typo meant", () => {
 });
 
 Deno.test("parseConfig names unknown keys without a near match and misplaced keys", () => {
-  assert.deepEqual(problems("[s3]\ncompression = true\n[metrics]\nport = 1\n"), [
+  assert.deepEqual(problems("[s3]\ncompression = true\n[monitoring]\nport = 1\n"), [
     'walsync.toml:2: unknown key "compression" in [s3]',
-    "walsync.toml:3: unknown section [metrics]",
+    "walsync.toml:3: unknown section [monitoring]",
   ]);
   assert.deepEqual(problems('interval = "1s"\npath = "/a.db"\nwhatever = 1\n'), [
     'walsync.toml:1: unknown key "interval" at the top level; it belongs in [sync]',

@@ -27,6 +27,7 @@ import {
 import { suggest } from "./did_you_mean.ts";
 import { type EnvLookup, expandEnv } from "./env_expand.ts";
 import { globRoot, isGlob, isSideFile, resolvePath } from "./glob.ts";
+import { readMetricsKey } from "./metrics_config.ts";
 import type { LineLookup } from "./toml_lines.ts";
 
 export interface ReadOptions {
@@ -69,6 +70,15 @@ export function readConfigDocument(
       );
       continue;
     }
+    if (key === "exec") {
+      const command = checker.string([key], value);
+      if (command !== undefined && command.trim() === "") {
+        checker.report([key], 'exec must name a command, e.g. exec = "/app/server --port 8080"');
+      } else if (command !== undefined) {
+        config.exec = { value: command, line: checker.line([key]) };
+      }
+      continue;
+    }
     if (!Object.hasOwn(SECTION_KEYS, key)) {
       checker.unknownTopLevel(key, value);
       continue;
@@ -91,7 +101,13 @@ export function readConfigDocument(
           config.compaction,
         );
       } else if (key === "compaction") continue;
-      else readLog(checker, name, setting, config);
+      else if (key === "metrics") {
+        const expanded = checker.expanded(path, setting);
+        const problem = expanded === undefined
+          ? null
+          : readMetricsKey(name, expanded, config.metrics ??= {});
+        if (problem) checker.report(path, problem);
+      } else readLog(checker, name, setting, config);
     }
   }
   checkS3SettingsApply(checker, config);

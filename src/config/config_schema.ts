@@ -96,6 +96,7 @@ export const SECTION_KEYS: Record<string, readonly string[]> = {
   retention: ["pitr", "hourly", "daily", "weekly", "monthly", "l0_linger"],
   compaction: ["levels"],
   log: ["format", "level"],
+  metrics: ["addr", "per_database", "max_lag", "heartbeat_url", "heartbeat_interval"],
   databases: [
     "path",
     "name",

@@ -31,6 +31,8 @@ export interface LtxFileInfo {
   sha256?: string;
   /** Rolling database checksum after applying this file, when recorded (walsync always does). */
   databaseChecksum?: bigint;
+  /** File replica (POSIX): the stored file's permission bits (a compaction gives them on). */
+  fileMode?: number;
 }
 
 /** Metadata walsync records with every object. */
@@ -106,6 +108,13 @@ export interface ReplicaClient {
     level: number,
     options?: AbortSignal | ListFilesOptions,
   ): Promise<LtxFileInfo[]>;
+
+  /**
+   * One file's info with its metadata (S3: one HEAD), or null if it does not exist. Optional:
+   * where listings cost a request per object's metadata, a restore lists without it and asks
+   * only for the files it plans to read.
+   */
+  statFile?(name: string, key: LtxFileKey, signal?: AbortSignal): Promise<LtxFileInfo | null>;
 
   /** Reads a stored file, or the byte range `[offset, offset + length)` of it. */
   openFile(

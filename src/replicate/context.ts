@@ -43,7 +43,7 @@ export interface ReplicationContext {
   /** Staged files not yet uploaded (so idle databases cost no directory listing). */
   pending: { count: number; bytes: number };
   /** Told of every file stored in the replica. */
-  onUploaded?: (info: LtxFileInfo) => void;
+  onUploaded?: (info: LtxFileInfo, fileMode?: number) => void;
 }
 
 /** The WAL header if the file has a valid one, else null (SQLite treats that as empty). */

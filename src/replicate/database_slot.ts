@@ -20,6 +20,7 @@ import type { SnapshotHistory } from "./replica_state.ts";
 import { DatabaseReplacedError, type Replicator, type ReplicatorOptions } from "./replicator.ts";
 import { snapshotDue, type SnapshotPolicy } from "./snapshot_policy.ts";
 import { FdBudgetError, isFdExhaustion } from "./fd_budget.ts";
+import { SlotStats, type SlotStatsView } from "./slot_stats.ts";
 
 /** Opening a database again backs off up to this. */
 const MAX_REOPEN_BACKOFF_MS = 30_000;
@@ -54,6 +55,14 @@ export interface DatabaseStatus {
   lastError: string | null;
   /** A lasting abnormal condition (an unreadable WAL, a replaced file), else null. */
   problem: string | null;
+}
+
+/** Status with counters and lag: what metrics, `/health` and `walsync status` read. */
+export interface DatabaseObservation extends DatabaseStatus, SlotStatsView {
+  /** Bytes staged and not yet uploaded. */
+  stagedBytes: number;
+  /** Uploads failed in a row (0 once one succeeds). */
+  uploadFailures: number;
 }
 
 /** What opening a replicator again takes from what the slot remembers. */
@@ -113,6 +122,8 @@ export class DatabaseSlot {
   lastError: string | null = null;
   /** When the WAL last changed (for choosing whom to release first). */
   lastChangeAtMs = Date.now();
+  /** Counters and lag for metrics, health and status (see slot_stats.ts). */
+  readonly stats = new SlotStats();
 
   #host: SlotHost;
   #closed: Closed | null = null;
@@ -156,6 +167,17 @@ export class DatabaseSlot {
     };
   }
 
+  /** Status with counters, lag and staged bytes, as of `nowMs`. */
+  observe(nowMs: number): DatabaseObservation {
+    const status = this.status();
+    return {
+      ...status,
+      ...this.stats.view(status.uploadedTxid, nowMs),
+      stagedBytes: this.replicator?.pendingBytes ?? 0,
+      uploadFailures: this.uploadFailures,
+    };
+  }
+
   /** Takes over a replicator opened for this slot (on add, or woken). */
   attach(replicator: Replicator): void {
     this.replicator = replicator;
@@ -164,6 +186,8 @@ export class DatabaseSlot {
     this.stagingDir = replicator.stagingDir;
     this.#closed = null;
     this.nextUploadAt = 0;
+    // Files staged before this open (a restart during an outage) wait from now on.
+    this.stats.captured(replicator.txid, replicator.uploadedTxid, Date.now());
   }
 
   /** Registers a slot that could not open now for want of file descriptors. */
@@ -207,15 +231,28 @@ export class DatabaseSlot {
       if (!(await this.#wakeIfDue(force, options.open ?? false))) return;
     }
     const replicator = this.replicator!;
+    const stats = this.stats;
+    const lookedAtMs = Date.now();
+    let checkpointing = false;
     try {
       const result = await replicator.sync({ force });
+      stats.sync.count++;
+      stats.syncSeconds += (Date.now() - lookedAtMs) / 1000;
+      stats.walSizeBytes = replicator.walSizeBytes;
+      if (result.snapshot !== undefined) stats.snapshots++;
       if (result.txid !== null) {
         // New data ships at once, unless uploads are failing: then the backoff holds.
         if (this.uploadFailures === 0) this.nextUploadAt = 0;
         this.lastChangeAtMs = Date.now();
       }
-      await replicator.maybeCheckpoint();
+      checkpointing = true;
+      const checkpointAtMs = Date.now();
+      if (await replicator.maybeCheckpoint()) stats.checkpoint.count++;
+      stats.checkpointSeconds += (Date.now() - checkpointAtMs) / 1000;
+      checkpointing = false;
       await this.#maybeSnapshot(replicator);
+      stats.captured(replicator.txid, replicator.uploadedTxid, lookedAtMs);
+      stats.syncSucceeded();
       this.lastError = null;
       this.#logProblem(replicator.problem, "warn");
       if (result.txid === null && this.#idleEnough(replicator)) await this.release("idle");
@@ -224,6 +261,9 @@ export class DatabaseSlot {
         await this.#letGo(error);
         return;
       }
+      if (checkpointing) stats.checkpoint.errors++;
+      else stats.syncFailed(lookedAtMs);
+      stats.captured(replicator.txid, replicator.uploadedTxid, lookedAtMs);
       this.lastError = (error as Error).message;
       this.#logProblem(`sync failed: ${this.lastError}`, "error", error);
     }
@@ -299,16 +339,20 @@ export class DatabaseSlot {
     const now = Date.now();
     if (closed.stamp) {
       let why: string | null = open ? "asked to open" : null;
-      why ??= filesChanged(this.realPath, this.path, closed.stamp) ? "its files changed" : null;
+      let changed = filesChanged(this.realPath, this.path, closed.stamp);
+      why ??= changed ? "its files changed" : null;
       if (why === null && (force || now - closed.checkedAtMs >= RELEASED_FULL_CHECK_MS)) {
         closed.checkedAtMs = now;
-        if (await walHeaderChanged(this.realPath, closed.stamp)) why = "its WAL header changed";
+        changed = await walHeaderChanged(this.realPath, closed.stamp);
+        if (changed) why = "its WAL header changed";
       }
       if (why === null && this.#history) {
         why = snapshotDue(this.settings, this.#history, { txid: this.#lastTxid, nowMs: now });
       }
       if (why === null) return false;
       this.#host.log.debug("waking", { db: this.name, why });
+      // Commits wait from now until a look captures them (even if no descriptor is free yet).
+      if (changed) this.stats.unseen(now);
     } else if (!force && now < closed.nextOpenAtMs) {
       return false;
     }
@@ -416,6 +460,7 @@ export class DatabaseSlot {
     if (reason === null) return;
     this.startupSnapshot = false;
     await replicator.snapshot(reason, { scheduled: true });
+    this.stats.snapshots++;
     if (this.uploadFailures === 0) this.nextUploadAt = 0;
   }
 

@@ -68,7 +68,10 @@ export class FdBudget {
     return this.fromDescriptors < databases && this.fromDescriptors <= this.maxOpen;
   }
 
-  /** The budget for this process: its soft limit and what is open now (Linux `/proc`). */
+  /**
+   * The budget for this process: its soft limit and what is open now (Linux `/proc`; macOS,
+   * which has no `/proc`, asks a shell for `ulimit -n` and lists `/dev/fd`).
+   */
   static forProcess(): FdBudget {
     return new FdBudget({ limit: readFdLimit(), baseline: countOpenFds() ?? 0 });
   }
@@ -80,19 +83,49 @@ export function readFdLimit(): number | null {
     const limits = Deno.readTextFileSync("/proc/self/limits");
     const line = limits.split("\n").find((l) => l.startsWith("Max open files"));
     const soft = line?.slice("Max open files".length).trim().split(/\s+/)[0];
-    if (soft === undefined || soft === "unlimited") return null;
-    const value = Number(soft);
-    return Number.isSafeInteger(value) && value > 0 ? value : null;
+    return parseFdLimit(soft);
+  } catch {
+    return Deno.build.os === "windows" ? null : readFdLimitFromShell();
+  }
+}
+
+/**
+ * The soft limit as `sh -c "ulimit -n"` reports it: a child inherits this process's limits.
+ * For systems without `/proc` (macOS); null when no shell answers.
+ */
+export function readFdLimitFromShell(): number | null {
+  try {
+    const out = new Deno.Command("sh", {
+      args: ["-c", "ulimit -n"],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).outputSync();
+    return out.success ? parseFdLimit(new TextDecoder().decode(out.stdout).trim()) : null;
   } catch {
     return null;
   }
 }
 
-/** File descriptors open in this process now, or null where it cannot be counted. */
+function parseFdLimit(soft: string | undefined): number | null {
+  if (soft === undefined || soft === "unlimited") return null;
+  const value = Number(soft);
+  return Number.isSafeInteger(value) && value > 0 ? value : null;
+}
+
+/**
+ * File descriptors open in this process now (`/proc/self/fd`, else `/dev/fd` as on macOS), or
+ * null where they cannot be counted.
+ */
 export function countOpenFds(): number | null {
+  return countEntries("/proc/self/fd") ?? countEntries("/dev/fd");
+}
+
+/** The number of entries in `dir`, or null when it cannot be listed. */
+export function countEntries(dir: string): number | null {
   try {
     let count = 0;
-    for (const _ of Deno.readDirSync("/proc/self/fd")) count++;
+    for (const _ of Deno.readDirSync(dir)) count++;
     return count;
   } catch {
     return null;

@@ -77,7 +77,7 @@ export interface ReplicatorOptions {
   /** Why the database is opened again (its file was replaced), for the snapshot's reason. */
   reopenedBecause?: string;
   /** Told of every file stored in the replica (compaction keeps its index with it). */
-  onUploaded?: (info: LtxFileInfo) => void;
+  onUploaded?: (info: LtxFileInfo, fileMode?: number) => void;
 }
 
 /** The database's path names another file now, or none: this replicator has let go of it. */
@@ -107,6 +107,7 @@ export class Replicator {
   #unreadable: { current: UnreadableWal | null } = { current: null };
   #stagingFullWarned = false;
   #closed = false;
+  #walSizeBytes = 0;
 
   private constructor(ctx: ReplicationContext, options: ReplicatorOptions) {
     this.path = ctx.path;
@@ -191,6 +192,11 @@ export class Replicator {
     return this.#ctx.state.pages.value;
   }
 
+  /** Size of the `-wal` file at the last sync's look (bytes; for metrics). */
+  get walSizeBytes(): number {
+    return this.#walSizeBytes;
+  }
+
   /** True if staged files wait for upload. */
   get hasPending(): boolean {
     return this.#ctx.pending.count > 0;
@@ -263,6 +269,7 @@ export class Replicator {
     }
     this.#stagingFullWarned = false;
     const wal = await this.#ctx.db.walStat();
+    this.#walSizeBytes = wal.sizeBytes;
     this.#movePinIfWritten(wal.fingerprint);
     const now = Date.now();
     const unchanged = wal.fingerprint === this.#lastFingerprint;

@@ -15,6 +15,7 @@ import { ChangeWatcher } from "../watch/change_watcher.ts";
 import type { CompactionPolicy } from "../compact/policy.ts";
 import { CompactionScheduler } from "../compact/scheduler.ts";
 import {
+  type DatabaseObservation,
   type DatabaseSettings,
   DatabaseSlot,
   type DatabaseStatus,
@@ -278,7 +279,7 @@ export class Supervisor {
         }),
         ...extra,
         onUploaded: this.#compaction
-          ? (info) => this.#compaction?.shipped(slot.name, slot.stagingDir, info)
+          ? (info, mode) => this.#compaction?.shipped(slot.name, slot.stagingDir, info, mode)
           : undefined,
         watchedPath: slot.path,
         name: slot.name,
@@ -420,6 +421,16 @@ export class Supervisor {
 
   get databases(): DatabaseStatus[] {
     return [...this.#slots.values()].map((slot) => slot.status());
+  }
+
+  /** Every database's status, counters and lag now (read-only; see src/observe/). */
+  observe(nowMs = Date.now()): DatabaseObservation[] {
+    return [...this.#slots.values()].map((slot) => slot.observe(nowMs));
+  }
+
+  /** Databases holding files open, and how many may (file-descriptor budget, max_open). */
+  get openBudget(): { open: number; maxOpen: number; fdLimit: number | null } {
+    return { open: this.#openCount, maxOpen: this.#budget.maxOpen, fdLimit: this.#budget.limit };
   }
 
   /**
@@ -595,6 +606,8 @@ export class Supervisor {
     const { txid } = await replicator.snapshot("requested by walsync snapshot", {
       scheduled: true,
     });
+    slot.stats.snapshots++;
+    slot.stats.captured(replicator.txid, replicator.uploadedTxid, Date.now());
     const checksum = formatChecksum(replicator.databaseChecksum);
     while (slot.uploading) await sleep(UPLOAD_POLL_MS);
     await this.#upload(slot, true);
@@ -638,6 +651,7 @@ export class Supervisor {
     this.#uploadSlots--;
     try {
       await replicator.upload(this.#options.abandonUploads);
+      slot.stats.uploaded(Date.now(), replicator.uploadedTxid);
       slot.uploadFailures = 0;
       slot.nextUploadAt = Date.now() + slot.settings.syncIntervalMs;
       this.#replicaReachable = true;
@@ -649,6 +663,7 @@ export class Supervisor {
       }
     } catch (error) {
       slot.uploadFailures++;
+      slot.stats.upload.errors++;
       this.#replicaReachable = false;
       const backoff = Math.min(MAX_UPLOAD_BACKOFF_MS, 1000 * 2 ** (slot.uploadFailures - 1));
       slot.nextUploadAt = Date.now() + backoff * (0.5 + Math.random() / 2);

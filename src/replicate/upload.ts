@@ -57,6 +57,9 @@ export async function uploadStaged(
   let uploaded = 0;
   const staged = await ctx.staging.list();
   const { files, gap } = await skipGaps(ctx, staged, progress.uploadedTxid);
+  // A snapshot goes before the level-0 file of its TXID: compaction, seeing that level-0
+  // file, then knows the snapshot that covers it (and never merges a full copy).
+  files.sort((a, b) => a.maxTxid - b.maxTxid || b.level - a.level);
   ctx.pending.count = staged.length;
   ctx.pending.bytes = staged.reduce((n, f) => n + f.sizeBytes, 0);
   for (const file of files) {
@@ -79,7 +82,7 @@ export async function uploadStaged(
       if (!(body instanceof Uint8Array)) await body.cancel().catch(() => {});
       throw error;
     }
-    ctx.onUploaded?.(stored);
+    ctx.onUploaded?.(stored, ctx.staging.fileMode);
     await ctx.staging.remove(file);
     ctx.pending.count--;
     ctx.pending.bytes -= file.sizeBytes;

@@ -13,7 +13,12 @@ import { ChecksumMismatchError } from "../errors.ts";
 import { LtxDecoder } from "../ltx/ltx_decoder.ts";
 import { SNAPSHOT_LEVEL } from "../ltx/ltx_header.ts";
 import { type Logger, silentLogger } from "../log.ts";
-import { isFileNotFound, type LtxFileInfo, type ReplicaClient } from "../replica/replica_client.ts";
+import {
+  isFileNotFound,
+  type LtxFileInfo,
+  type ReplicaClient,
+  ReplicaFileNotFoundError,
+} from "../replica/replica_client.ts";
 import { checksumFile, PageWriter } from "./page_writer.ts";
 import { describeFile, planRestore, type RestorePlan, type RestoreTarget } from "./plan.ts";
 import { RestoreError } from "./restore_error.ts";
@@ -57,16 +62,68 @@ export interface RestoreResult {
 }
 
 const ALL_LEVELS = [0, 1, 2, 3, 4, 5, 6, 7, 8, SNAPSHOT_LEVEL];
+/** Metadata requests in flight while completing a plan. */
+const COMPLETE_CONCURRENCY = 8;
 
-/** Lists every level of one database's replica. */
+/**
+ * Lists every level of one database's replica. `metadata: false` skips per-object metadata
+ * requests (S3 HEADs): fine for planning by TXID, not for times (see `listForPlan`).
+ */
 export async function listAllFiles(
   client: ReplicaClient,
   name: string,
   signal?: AbortSignal,
+  options: { metadata?: boolean } = {},
 ): Promise<LtxFileInfo[]> {
   const files: LtxFileInfo[] = [];
-  for (const level of ALL_LEVELS) files.push(...await client.listFiles(name, level, signal));
+  for (const level of ALL_LEVELS) {
+    files.push(...await client.listFiles(name, level, { signal, metadata: options.metadata }));
+  }
   return files;
+}
+
+/**
+ * The listing a restore plans from: without per-object metadata where the client can fetch it
+ * for the planned files alone (`completePlan`), unless the target is a time (the recorded
+ * timestamps decide which TXID a time is).
+ */
+export async function listForPlan(
+  client: ReplicaClient,
+  name: string,
+  target: RestoreTarget,
+  signal?: AbortSignal,
+): Promise<LtxFileInfo[]> {
+  const metadata = target.kind === "timestamp" || client.statFile === undefined;
+  return await listAllFiles(client, name, signal, { metadata });
+}
+
+/** The planned files with their recorded metadata (one request each where it was missing). */
+export async function completePlan(
+  client: ReplicaClient,
+  name: string,
+  plan: RestorePlan,
+  signal?: AbortSignal,
+): Promise<RestorePlan> {
+  const statFile = client.statFile?.bind(client);
+  if (!statFile) return plan;
+  const files = [...plan.files];
+  const missing = files.flatMap((f, i) => (f.sha256 === undefined ? [i] : []));
+  // A few at a time: each is one request.
+  for (let at = 0; at < missing.length; at += COMPLETE_CONCURRENCY) {
+    await Promise.all(
+      missing.slice(at, at + COMPLETE_CONCURRENCY).map(async (i) => {
+        const file = files[i];
+        const stat = await statFile(name, file, signal);
+        if (!stat) {
+          throw new ReplicaFileNotFoundError(
+            `Replica file ${describeFile(file)} of "${name}" vanished`,
+          );
+        }
+        files[i] = { ...file, ...stat, level: file.level };
+      }),
+    );
+  }
+  return { ...plan, files };
 }
 
 /** Plans a restore without writing anything (`--dry-run`). */
@@ -76,7 +133,8 @@ export async function planFor(
   target: RestoreTarget = { kind: "latest" },
   signal?: AbortSignal,
 ): Promise<RestorePlan> {
-  return planRestore(await listAllFiles(client, name, signal), target);
+  const files = await listForPlan(client, name, target, signal);
+  return await completePlan(client, name, planRestore(files, target), signal);
 }
 
 export async function restore(options: RestoreOptions): Promise<RestoreResult> {

@@ -82,10 +82,20 @@ export function planRestore(files: LtxFileInfo[], target: RestoreTarget): Restor
       ) next = f;
     }
     if (!next) {
+      const inside = compactedAround(files, targetTxid);
+      if (inside) {
+        throw new RestorePlanError(
+          `TXID ${targetTxid} (${formatTxid(targetTxid)}) is not restorable: it lies inside ${
+            describeFile(inside)
+          }, a merge of TXIDs ${inside.minTxid}..${inside.maxTxid}; beyond the point-in-time window retention keeps the states before it (TXID ${
+            inside.minTxid - 1
+          }) and after it (TXID ${inside.maxTxid}), not those within`,
+        );
+      }
       throw new RestorePlanError(
         `The replica has no file continuing from TXID ${at} (${
           formatTxid(at)
-        }) towards ${targetTxid}; TXID ${at + 1} is missing${compactedHint(files, targetTxid)}`,
+        }) towards ${targetTxid}; TXID ${at + 1} is missing`,
       );
     }
     chain.push(next);
@@ -117,13 +127,10 @@ function refuseInexactTime(files: LtxFileInfo[], txid: number, latest: number, a
   );
 }
 
-/** When `txid` lies inside a compacted file, which TXIDs around it a restore can reach. */
-function compactedHint(files: LtxFileInfo[], txid: number): string {
-  const inside = files.find((f) =>
-    f.minTxid < txid && txid < f.maxTxid && f.level !== SNAPSHOT_LEVEL
+/** A merged file (levels 1..8) that `txid` lies strictly inside, if any. */
+function compactedAround(files: LtxFileInfo[], txid: number): LtxFileInfo | undefined {
+  return files.find((f) =>
+    f.minTxid <= txid && txid < f.maxTxid && f.minTxid < f.maxTxid && f.level !== SNAPSHOT_LEVEL &&
+    f.level !== 0
   );
-  if (!inside) return "";
-  return `. TXID ${txid} lies inside ${describeFile(inside)}: retention kept only the state ` +
-    `after it (TXID ${inside.maxTxid}) and before it (TXID ${inside.minTxid - 1}), beyond ` +
-    `the point-in-time window`;
 }

@@ -93,6 +93,6 @@ Deno.test("planRestore says when a TXID lies inside a compacted file retention k
   const files = [file(9, 1, 5), file(1, 6, 8), file(0, 9, 9)];
   assert.throws(
     () => planRestore(files, { kind: "txid", txid: 7 }),
-    /TXID 6 is missing\. TXID 7 lies inside level 1 0000000000000006-0000000000000008\.ltx: retention kept only the state after it \(TXID 8\)/,
+    /TXID 7 \(0000000000000007\) is not restorable: it lies inside level 1 0000000000000006-0000000000000008\.ltx, a merge of TXIDs 6\.\.8; .* before it \(TXID 5\) and after it \(TXID 8\)/,
   );
 });

@@ -121,6 +121,27 @@ export function replicaConformance(target: ConformanceTarget): void {
     assert.deepEqual(await after(0, 0), ["1-1", "1-3", "2-2", "3-3", "4-9", "10-10", "16-16"]);
   });
 
+  test("statFile gives one file with its metadata, or null when it is not there", async (client) => {
+    if (!client.statFile) return;
+    const data = new TextEncoder().encode("LTX1 stat me");
+    await client.writeFile("app.db", { level: 1, minTxid: 4, maxTxid: 7 }, data, meta("b", 9n));
+    const info = await client.statFile("app.db", { level: 1, minTxid: 4, maxTxid: 7 });
+    assert.ok(info);
+    assert.deepEqual([info.level, info.minTxid, info.maxTxid, info.sizeBytes], [
+      1,
+      4,
+      7,
+      data.length,
+    ]);
+    assert.equal(info.sha256, "b".repeat(64));
+    assert.equal(info.databaseChecksum, 9n);
+    assert.equal(info.createdAt.getTime(), 1_700_000_000_123);
+    assert.equal(await client.statFile("app.db", { level: 1, minTxid: 4, maxTxid: 8 }), null);
+    // A listing without metadata still names the file, with its size.
+    const [bare] = await client.listFiles("app.db", 1, { metadata: false });
+    assert.deepEqual([bare.minTxid, bare.maxTxid, bare.sizeBytes], [4, 7, data.length]);
+  });
+
   test("names with slashes stay separate databases", async (client) => {
     await client.writeFile(
       "tenants/a/app.db",

@@ -94,7 +94,7 @@ export class FileReplicaClient implements ReplicaClient {
     level: number,
     options?: AbortSignal | ListFilesOptions,
   ): Promise<LtxFileInfo[]> {
-    const { startAfter } = listFilesOptions(options);
+    const { startAfter, metadata } = listFilesOptions(options);
     const dir = this.levelDir(name, level);
     const files: LtxFileInfo[] = [];
     let entries: Deno.DirEntry[];
@@ -120,7 +120,11 @@ export class FileReplicaClient implements ReplicaClient {
         sizeBytes: stat.size,
         createdAt: stat.mtime ?? new Date(0),
       };
-      const meta = await readMetadata(`${dir}/${entry.name}${META_SUFFIX}`);
+      if (stat.mode !== null) info.fileMode = stat.mode & 0o777;
+      // The file's mtime is its recorded timestamp; the rest waits for `statFile`.
+      const meta = metadata === false
+        ? null
+        : await readMetadata(`${dir}/${entry.name}${META_SUFFIX}`);
       if (meta) {
         info.sha256 = meta.sha256;
         if (meta.databaseChecksum !== undefined) {
@@ -131,6 +135,32 @@ export class FileReplicaClient implements ReplicaClient {
       files.push(info);
     }
     return files.sort(compareLtxFiles);
+  }
+
+  async statFile(name: string, key: LtxFileKey): Promise<LtxFileInfo | null> {
+    const path = this.filePath(name, key);
+    let stat: Deno.FileInfo;
+    try {
+      stat = await Deno.stat(path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return null;
+      throw error;
+    }
+    const info: LtxFileInfo = {
+      ...key,
+      sizeBytes: stat.size,
+      createdAt: stat.mtime ?? new Date(0),
+    };
+    if (stat.mode !== null) info.fileMode = stat.mode & 0o777;
+    const meta = await readMetadata(`${path}${META_SUFFIX}`);
+    if (meta) {
+      info.sha256 = meta.sha256;
+      if (meta.databaseChecksum !== undefined) {
+        info.databaseChecksum = BigInt(`0x${meta.databaseChecksum}`);
+      }
+      info.createdAt = new Date(meta.createdAt);
+    }
+    return info;
   }
 
   async openFile(

@@ -46,6 +46,12 @@ export class MemoryReplicaClient implements ReplicaClient {
   }
 
   // deno-lint-ignore require-await
+  async statFile(name: string, key: LtxFileKey): Promise<LtxFileInfo | null> {
+    const file = this.#dir(name, key.level).get(formatLtxFilename(key.minTxid, key.maxTxid));
+    return file ? { ...file.info } : null;
+  }
+
+  // deno-lint-ignore require-await
   async openFile(
     name: string,
     key: LtxFileKey,

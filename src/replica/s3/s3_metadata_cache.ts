@@ -69,6 +69,15 @@ export class S3MetadataCache {
     return listed.filter((e) => !gone.has(e.key)).map((e) => e.info);
   }
 
+  /** What is known of `key`: from the cache, else one HEAD; null if it does not exist. */
+  async stat(key: string, signal?: AbortSignal): Promise<CachedMetadata | null> {
+    const cached = this.#entries.get(key);
+    if (cached) return cached;
+    const head = await this.#head(key, signal);
+    if (head) this.remember(key, head);
+    return head;
+  }
+
   /** The listed objects' infos, completed only from the cache (no request). */
   completeCached(listed: ListedLtxObject[]): LtxFileInfo[] {
     for (const entry of listed) {

@@ -225,6 +225,22 @@ export class S3ReplicaClient implements ReplicaClient {
     return max;
   }
 
+  async statFile(
+    name: string,
+    key: LtxFileKey,
+    signal?: AbortSignal,
+  ): Promise<LtxFileInfo | null> {
+    const head = await this.#metadata.stat(ltxFileKey(this.prefix, name, key), signal);
+    if (!head) return null;
+    return {
+      ...key,
+      sizeBytes: head.sizeBytes,
+      createdAt: head.createdAt ?? new Date(0),
+      ...(head.sha256 !== undefined ? { sha256: head.sha256 } : {}),
+      ...(head.databaseChecksum !== undefined ? { databaseChecksum: head.databaseChecksum } : {}),
+    };
+  }
+
   async openFile(
     name: string,
     key: LtxFileKey,
