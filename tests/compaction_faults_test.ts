@@ -19,13 +19,13 @@ Deno.test("a hole in level 0 of a file replica: the prefix is compacted, never m
 
 Deno.test({
   name: "a hole in level 0 of a file replica heals once walsync replicates again",
-  // Ignored: walsync does not heal a level-0 file lost from the replica. `watch` warns "level 0
-  // has no file for TXID 7 (...): level 1 is compacted up to TXID 6 until it is there" at every
-  // pass, keeps shipping level-0 files after the hole that nothing compacts, and the latest
+  // Ignored (RUN_IGNORED=1 runs it): walsync does not heal a level-0 file lost from the
+  // replica. `watch` warns "level 0 has no file for TXID 7 (...): level 1 is compacted up to
+  // TXID 6 until it is there", keeps shipping level-0 files after the hole that nothing compacts, and the latest
   // state stays unrestorable ("TXID 7 is missing") until the next scheduled snapshot (24 h by
   // default) bridges the hole. Staging no longer holds an uploaded file, so only a snapshot can
   // heal it: the daemon should request one when it finds a hole no file bridges.
-  ignore: true,
+  ignore: Deno.env.get("RUN_IGNORED") === undefined,
   fn: () => withDir((dir) => levelZeroGapCase(fileReplica(dir), dir, true)),
 });
 
