@@ -188,6 +188,7 @@ export async function watchCommand(args: string[]): Promise<number> {
     });
     const held = lease;
     ops.start({ supervisor, replica: client, store: storeStats, lease: () => held.state });
+    ops.addMetrics(() => supervisor.compactionMetrics());
     const failures = new FailureLog(logger);
     const sameAs = (path: string) => supervisor.replicatedAs(path);
     let discovery: Discovery<DiscoveredDatabase>;

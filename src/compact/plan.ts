@@ -136,7 +136,8 @@ function planLevel(
         notes.push(
           `level ${level - 1} has no file for TXID ${at + 1} (before ${
             formatLtxFilename(file.minTxid, file.maxTxid)
-          }): level ${level} is compacted up to TXID ${at} until it is there`,
+          }): level ${level} is compacted up to TXID ${at} until it is there (a staged file is ` +
+            `uploaded again; if it is lost for good, a snapshot starts a new chain: walsync snapshot)`,
         );
         break;
       }

@@ -12,6 +12,7 @@ import type { PageEncoding } from "../ltx/ltx_encoder.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import type { LtxFileInfo, ReplicaClient } from "../replica/replica_client.ts";
 import { LevelIndex } from "./level_index.ts";
+import { CompactionCounters } from "./metrics.ts";
 import { countByLevel, runMaintenance } from "./maintain.ts";
 import { type CompactionPolicy, levelBoundary } from "./policy.ts";
 
@@ -56,6 +57,7 @@ export interface SchedulerOptions {
 
 export class CompactionScheduler {
   readonly policy: CompactionPolicy;
+  readonly counters = new CompactionCounters();
   #client: ReplicaClient;
   #log: Logger;
   #options: SchedulerOptions;
@@ -207,6 +209,9 @@ export class CompactionScheduler {
       }
       db.failures = 0;
       db.retryAtMs = 0;
+      this.counters.passes++;
+      for (const m of report.merges) this.counters.merged(m.output.level, m.output.sizeBytes);
+      for (const f of report.deletions) this.counters.deletedFile(f.level);
       const notes = report.notes.join("\n");
       for (const note of report.notes) {
         if (notes !== db.notes) this.#log.warn(note, { db: db.name });
@@ -230,6 +235,7 @@ export class CompactionScheduler {
     } catch (error) {
       if (signal?.aborted) return;
       db.failures++;
+      this.counters.errors++;
       const wait = Math.min(MAX_RETRY_MS, RETRY_MS * 2 ** (db.failures - 1));
       db.retryAtMs = this.#now() + wait;
       // What the replica holds is uncertain after a failure: list it again next time.

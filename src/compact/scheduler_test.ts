@@ -6,6 +6,7 @@ import { MemoryReplicaClient } from "../replica/memory/memory_replica_client.ts"
 import type { LtxFileInfo } from "../replica/replica_client.ts";
 import type { CompactionPolicy } from "./policy.ts";
 import { CompactionScheduler } from "./scheduler.ts";
+import { assertStrictExposition } from "../../tests/support/prometheus_text.ts";
 
 const policy: CompactionPolicy = {
   levelIntervalsMs: [10_000, 60_000],
@@ -95,6 +96,14 @@ Deno.test("the scheduler runs a level at its next wall-clock boundary after an u
     "2-4",
   ]);
 
+  // The counters the daemon's /metrics page shows.
+  const text = scheduler.counters.render();
+  assertStrictExposition(text);
+  assert.match(text, /^walsync_compaction_count\{level="1"\} 1$/m);
+  assert.match(text, /^walsync_compaction_count\{level="2"\} 1$/m);
+  assert.match(text, /^walsync_compaction_pass_count 2$/m);
+  assert.match(text, /^walsync_compaction_error_count 0$/m);
+
   // Nothing new since: however long it stays idle, no request.
   client.calls = 0;
   for (let i = 0; i < 5; i++) {
@@ -137,6 +146,7 @@ Deno.test("a failed pass is logged as a warning and retried later; the index is 
     "2-3",
   ]);
   assert.ok(lines.some((l) => JSON.parse(l).msg === "listed the replica for compaction"));
+  assert.match(scheduler.counters.render(), /^walsync_compaction_error_count 1$/m);
 });
 
 Deno.test("a released database keeps its index on disk, and uploads meanwhile are not lost", async () => {

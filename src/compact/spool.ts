@@ -58,13 +58,21 @@ export class Spool {
       const bytes = this.#buffer.subarray(0, this.#length);
       return { body: bytes, sizeBytes: this.#length, sha256: await sha256Hex(bytes) };
     }
-    this.#file.close();
+    const file = this.#file;
     this.#file = null;
-    const reader = Deno.openSync(this.#path!, { read: true });
-    // The name goes now: the open handle keeps the content until the upload has read it.
-    Deno.removeSync(this.#path!);
-    this.#path = null;
-    return { body: reader.readable, sizeBytes: this.#size, sha256: this.#hash!.digestHex() };
+    let body: ReadableStream<Uint8Array>;
+    if (this.#path === null) {
+      // Already unlinked: read back through the same handle (closed when the stream ends).
+      file.seekSync(0, Deno.SeekMode.Start);
+      body = file.readable;
+    } else {
+      file.close();
+      const reader = Deno.openSync(this.#path, { read: true });
+      Deno.removeSync(this.#path);
+      this.#path = null;
+      body = reader.readable;
+    }
+    return { body, sizeBytes: this.#size, sha256: this.#hash!.digestHex() };
   }
 
   /** Removes the temp file, if any (after a failure). */
@@ -84,7 +92,12 @@ export class Spool {
 
   async #spill(): Promise<void> {
     this.#path = Deno.makeTempFileSync({ dir: this.#tempDir, prefix: "walsync-compact-" });
-    this.#file = Deno.openSync(this.#path, { write: true, truncate: true });
+    this.#file = Deno.openSync(this.#path, { read: true, write: true, truncate: true });
+    if (Deno.build.os !== "windows") {
+      // Unlinked at once: a process killed mid-merge leaves nothing behind.
+      Deno.removeSync(this.#path);
+      this.#path = null;
+    }
     this.#hash = await fastSha256Stream();
     const held = this.#buffer.subarray(0, this.#length);
     this.#hash.update(held);

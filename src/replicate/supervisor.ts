@@ -451,6 +451,11 @@ export class Supervisor {
     return null;
   }
 
+  /** Compaction's counters in the Prometheus text format ("" without compaction). */
+  compactionMetrics(): string {
+    return this.#compaction?.counters.render() ?? "";
+  }
+
   /** Runs the compaction and retention passes due now, and waits for them (tests). */
   async compactDue(): Promise<void> {
     this.#compaction?.pump();

@@ -118,6 +118,9 @@ Deno.test({
       assert.ok(value(before, "walsync_replica_operation_total", { operation: "PUT" }) > 0);
       assert.ok(value(before, "walsync_resident_memory_bytes") > 0);
       assert.ok(value(before, "walsync_open_fds") > 0);
+      // Compaction's counters are on the page (watch compacts by default).
+      assert.equal(value(before, "walsync_compaction_error_count"), 0);
+      assert.ok(before.has("walsync_l0_retention_files_total"));
       const histogram = before.get("walsync_replica_operation_duration_seconds");
       assert.equal(histogram?.type, "HISTOGRAM");
 
