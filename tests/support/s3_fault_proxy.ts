@@ -45,6 +45,7 @@ export class S3FaultProxy {
   #connections = new Set<Deno.Conn>();
   #cuts: Rule[] = [];
   #garbage: Rule[] = [];
+  #failures: Rule[] = [];
   #closed = false;
 
   private constructor(upstream: URL, port: number) {
@@ -98,6 +99,15 @@ export class S3FaultProxy {
     this.#garbage.push({ matches: isListObjectsV2, remaining: count, body });
   }
 
+  /**
+   * The next `count` requests matching `matches` are answered 500 without reaching the server
+   * (one kind of request fails while the others work); `count` 0 clears every such rule.
+   */
+  failRequests(matches: (request: ProxiedRequest) => boolean, count: number): void {
+    if (count === 0) this.#failures = [];
+    else this.#failures.push({ matches, remaining: count });
+  }
+
   /** Requests that got `action`, optionally only those matching `matches`. */
   count(action: ProxyLogEntry["action"], matches?: (entry: ProxyLogEntry) => boolean): number {
     return this.log.filter((entry) => entry.action === action && (matches?.(entry) ?? true))
@@ -144,6 +154,11 @@ export class S3FaultProxy {
         }
         const body = await readBody(client, request.headers, false);
         if (this.#mode === "error500") {
+          this.log.push({ ...request.info, action: "error500" });
+          await writeAll(conn, errorResponse(500, "InternalError", "injected by S3FaultProxy"));
+          return;
+        }
+        if (takeRule(this.#failures, request.info)) {
           this.log.push({ ...request.info, action: "error500" });
           await writeAll(conn, errorResponse(500, "InternalError", "injected by S3FaultProxy"));
           return;
