@@ -42,6 +42,8 @@ interface DatabaseCompaction {
   notes: string;
   /** The database's permission bits, for merged files in a file replica. */
   fileMode: number | undefined;
+  /** The level-0 hole a snapshot was asked to heal (its first TXID), once per hole. */
+  healing: number | null;
 }
 
 export interface SchedulerOptions {
@@ -53,6 +55,12 @@ export interface SchedulerOptions {
   signal?: AbortSignal;
   /** The clock (tests). */
   now?: () => number;
+  /**
+   * A pass found TXIDs `fromTxid..toTxid` missing from level 0 with no snapshot bridging
+   * them: level 1 stops there. The daemon takes a snapshot when staging no longer holds them
+   * (true when it did). Asked once per hole; asked again if the answer is false.
+   */
+  onLevelZeroHole?: (name: string, fromTxid: number, toTxid: number) => Promise<boolean>;
 }
 
 export class CompactionScheduler {
@@ -148,6 +156,7 @@ export class CompactionScheduler {
         released: false,
         notes: "",
         fileMode: undefined,
+        healing: null,
       };
       this.#databases.set(name, db);
     }
@@ -221,6 +230,7 @@ export class CompactionScheduler {
         this.#log.info("compaction continues normally again", { db: db.name });
       }
       db.notes = notes;
+      this.#heal(db, report.gaps.find((g) => g.level === 0));
       if (report.merges.length > 0 || report.deletions.length > 0) {
         this.#log.debug("compaction pass", {
           db: db.name,
@@ -246,6 +256,29 @@ export class CompactionScheduler {
         retryInMs: wait,
       });
     }
+  }
+
+  /**
+   * A hole in level 0 that no snapshot bridges: the daemon may heal it with a snapshot (once
+   * per hole; the snapshot's upload makes the levels pending again, and the next pass
+   * compacts past it). Not awaited: the snapshot runs in the database's own queue.
+   */
+  #heal(db: DatabaseCompaction, gap: { fromTxid: number; toTxid: number } | undefined): void {
+    const heal = this.#options.onLevelZeroHole;
+    if (!gap || !heal || db.healing === gap.fromTxid) return;
+    db.healing = gap.fromTxid;
+    heal(db.name, gap.fromTxid, gap.toTxid).then(
+      (started) => {
+        if (!started && db.healing === gap.fromTxid) db.healing = null;
+      },
+      (error) => {
+        if (db.healing === gap.fromTxid) db.healing = null;
+        this.#log.warn("could not take the snapshot that heals a hole in level 0", {
+          db: db.name,
+          error,
+        });
+      },
+    );
   }
 
   /** A released database keeps its index on disk, not in memory. */
