@@ -34,6 +34,11 @@ interface DatabaseCompaction {
   pendingSince: (number | null)[];
   /** The last upload's time. */
   shippedAtMs: number;
+  /**
+   * When the files the last upload left inside the window and the linger may go (last upload
+   * + pitr + l0 linger): one retention pass then, once every level ran; null when none is due.
+   */
+  retentionAtMs: number | null;
   running: boolean;
   failures: number;
   retryAtMs: number;
@@ -95,6 +100,7 @@ export class CompactionScheduler {
     const now = this.#now();
     db.pendingSince = db.pendingSince.map((since) => since ?? now);
     db.shippedAtMs = now;
+    db.retentionAtMs = now + this.policy.pitrMs + this.policy.l0LingerMs;
   }
 
   /** Starts the passes that are due now; returns at once (they run one at a time). */
@@ -103,8 +109,8 @@ export class CompactionScheduler {
     for (const db of this.#databases.values()) {
       if (db.running || now < db.retryAtMs) continue;
       const due = this.#dueLevels(db, now);
-      if (due.length === 0) continue;
-      this.#enqueue(db, due);
+      if (due.length > 0) this.#enqueue(db, due);
+      else if (this.#retentionDue(db, now)) this.#enqueue(db, []);
     }
   }
 
@@ -150,6 +156,7 @@ export class CompactionScheduler {
         unindexed: [],
         pendingSince: this.policy.levelIntervalsMs.map(() => null),
         shippedAtMs: 0,
+        retentionAtMs: null,
         running: false,
         failures: 0,
         retryAtMs: 0,
@@ -173,6 +180,15 @@ export class CompactionScheduler {
       if (since !== null && levelBoundary(interval, now) > since) due.push(i + 1);
     });
     return due;
+  }
+
+  /**
+   * The retention pass the last upload scheduled: due once its time came and no level is
+   * pending any more (a level's pass applies retention too).
+   */
+  #retentionDue(db: DatabaseCompaction, now: number): boolean {
+    return db.retentionAtMs !== null && now >= db.retentionAtMs &&
+      db.pendingSince.every((since) => since === null);
   }
 
   #enqueue(db: DatabaseCompaction, due: number[]): Promise<void> {
@@ -216,6 +232,16 @@ export class CompactionScheduler {
       for (const level of due) {
         db.pendingSince[level - 1] = db.shippedAtMs >= now ? db.shippedAtMs : null;
       }
+      // A merge into level N leaves work for level N + 1 unless it ran in this pass too (it
+      // then took the merge's output): it runs at its next boundary.
+      for (const m of report.merges) {
+        const above = m.output.level + 1;
+        if (above <= db.pendingSince.length && !due.includes(above)) {
+          db.pendingSince[above - 1] ??= now;
+        }
+      }
+      // This pass applied retention as of now: the scheduled one is done if its time came.
+      if (db.retentionAtMs !== null && now >= db.retentionAtMs) db.retentionAtMs = null;
       db.failures = 0;
       db.retryAtMs = 0;
       this.counters.passes++;
