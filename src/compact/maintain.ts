@@ -70,7 +70,7 @@ export async function runMaintenance(
     index.add(output);
     merged.push({ ...merge, output });
     log.debug("compacted", {
-      level: merge.level,
+      compactionLevel: merge.level,
       file: formatLtxFilename(output.minTxid, output.maxTxid),
       inputs: inputs.length,
       sizeBytes: output.sizeBytes,
