@@ -220,3 +220,35 @@ Deno.test("after its last upload, an idle database gets one retention pass when 
   }
   assert.equal(client.calls, 0, "and then nothing");
 });
+
+Deno.test("a hole in level 0 asks the daemon to heal it once per hole, and again if it could not", async () => {
+  const client = new Flaky();
+  let now = 4_000_000_003_000;
+  const asked: string[] = [];
+  let answer = false;
+  const scheduler = new CompactionScheduler({
+    client,
+    policy,
+    now: () => now,
+    onLevelZeroHole: (name, from, to) => {
+      asked.push(`${name} ${from}-${to}`);
+      return Promise.resolve(answer);
+    },
+  });
+  for (const txid of [1, 2, 3, 6]) await upload(client, scheduler, txid, now + txid);
+  now += 10_000;
+  scheduler.pump();
+  await scheduler.idle();
+  assert.deepEqual(asked, ["app.db 4-5"]);
+  // Not healed (still staged, say): the next pass asks again; once healing, it asks no more.
+  answer = true;
+  await upload(client, scheduler, 7, now);
+  now += 10_000;
+  scheduler.pump();
+  await scheduler.idle();
+  await upload(client, scheduler, 8, now);
+  now += 10_000;
+  scheduler.pump();
+  await scheduler.idle();
+  assert.deepEqual(asked, ["app.db 4-5", "app.db 4-5"]);
+});
