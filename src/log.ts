@@ -9,6 +9,11 @@ export type LogFields = Record<string, unknown>;
 
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 const SECRET_FIELD = /secret|password|token|credential|access.?key|authorization/i;
+/**
+ * Keys every JSON line has: a field with one of these names is written as `field_<name>`, so
+ * it never replaces the line's own (a compaction level in place of the log level).
+ */
+const RESERVED_FIELDS = new Set(["time", "level", "msg"]);
 const encoder = new TextEncoder();
 
 export interface LoggerOptions {
@@ -54,12 +59,13 @@ export class Logger {
 
   #log(level: LogLevel, message: string, fields?: LogFields): void {
     if (LEVELS[level] < LEVELS[this.level]) return;
-    const all: LogFields = { ...this.#context, ...fields };
-    for (const key of Object.keys(all)) {
-      const value = all[key];
-      if (SECRET_FIELD.test(key)) all[key] = "[redacted]";
-      else if (typeof value === "bigint") all[key] = value.toString(16);
-      else if (value instanceof Error) all[key] = value.message;
+    const all: LogFields = {};
+    for (const [key, value] of Object.entries({ ...this.#context, ...fields })) {
+      const name = RESERVED_FIELDS.has(key) ? `field_${key}` : key;
+      if (SECRET_FIELD.test(key)) all[name] = "[redacted]";
+      else if (typeof value === "bigint") all[name] = value.toString(16);
+      else if (value instanceof Error) all[name] = value.message;
+      else all[name] = value;
     }
     if (this.format === "json") {
       this.#write(

@@ -176,3 +176,44 @@ test("merged files keep the database's permission bits (a private database stays
     app.close();
   }
 });
+
+test("compact --log-format json: every line parses, its level is the log level, the compaction level is compactionLevel", async (dir) => {
+  const app = openWalDatabase(`${dir}/app.db`);
+  const replica = `file://${dir}/replica`;
+  try {
+    app.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
+    for (let i = 0; i < 3; i++) {
+      app.exec(`INSERT INTO t (v) VALUES ('row ${i}')`);
+      const run = await runWalsync(["watch", `${dir}/app.db`, "-b", replica, "--once"]);
+      assert.equal(run.code, 0, run.stderr);
+    }
+    const forced = await runWalsync([
+      "compact",
+      "app.db",
+      "-b",
+      replica,
+      "--force",
+      "--log-level",
+      "debug",
+      "--log-format",
+      "json",
+      ...RETENTION,
+    ]);
+    assert.equal(forced.code, 0, forced.stderr);
+    const lines = forced.stderr.split("\n").filter((l) => l.trim() !== "");
+    const records = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    for (const r of records) {
+      assert.ok(["debug", "info", "warn", "error"].includes(r.level as string), JSON.stringify(r));
+    }
+    const compacted = records.filter((r) => r.msg === "compacted");
+    assert.ok(compacted.length > 0, forced.stderr);
+    for (const r of compacted) {
+      assert.equal(r.level, "debug");
+      assert.equal(r.db, "app.db");
+    }
+    // Level 1 merges level 0, then level 2 merges level 1 (the levels are 1s and 1h).
+    assert.deepEqual(compacted.map((r) => r.compactionLevel), [1, 2], forced.stderr);
+  } finally {
+    app.close();
+  }
+});

@@ -234,3 +234,45 @@ Deno.test({
   },
 });
 stopS3ServersAfterTests();
+
+Deno.test("an idle database's level-0 files go when its window ends, without another write; then nothing more (file)", async () => {
+  await withDir(async (dir) => {
+    const client = counting(new FileReplicaClient(`${dir}/replica`));
+    // Level 0 is kept for the 3 s window (and 1 s linger) after the last write.
+    const windowed: CompactionPolicy = { ...policy, pitrMs: 3000, l0LingerMs: 1000 };
+    const supervisor = new Supervisor({ client, watch: false, compaction: windowed });
+    const app = openWalDatabase(`${dir}/app.db`);
+    app.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
+    try {
+      await supervisor.add(`${dir}/app.db`, "app.db");
+      for (let i = 0; i < 5; i++) {
+        app.exec(`INSERT INTO t (v) VALUES ('row ${i}')`);
+        await supervisor.syncAll();
+      }
+      await sleep(2100); // both levels ran: level 0 is still inside the window
+      await supervisor.compactDue();
+      let files = await listAllFiles(client, "app.db");
+      assert.deepEqual(levels(files, 2), ["2-6"]);
+      assert.deepEqual(levels(files, 0), ["1-1", "2-2", "3-3", "4-4", "5-5", "6-6"]);
+      // Idle from here on: no write, no upload. Past the window and the linger, the pass the
+      // last upload scheduled deletes what no retained position needs.
+      for (const deadline = Date.now() + 15_000; Date.now() < deadline;) {
+        await sleep(500);
+        await supervisor.compactDue();
+        files = await listAllFiles(client, "app.db");
+        if (levels(files, 0).length < 6) break;
+      }
+      assert.deepEqual(levels(files, 0), ["1-1", "6-6"], "level 0 pruned after the window");
+      assert.deepEqual(await restoredDump(client, dir), dumpDatabase(app));
+      // And then nothing: no request however long it stays idle.
+      client.calls.length = 0;
+      await sleep(2100);
+      await supervisor.syncAll();
+      await supervisor.compactDue();
+      assert.deepEqual(client.calls, []);
+    } finally {
+      await supervisor.stop();
+      app.close();
+    }
+  });
+});

@@ -10,7 +10,7 @@ import { type Logger, silentLogger } from "../log.ts";
 import type { LtxFileInfo, ReplicaClient } from "../replica/replica_client.ts";
 import { executeMerge } from "./execute.ts";
 import type { LevelIndex } from "./level_index.ts";
-import { type MaintenancePlan, planMaintenance } from "./plan.ts";
+import { type LevelGap, type MaintenancePlan, planMaintenance } from "./plan.ts";
 import type { CompactionPolicy } from "./policy.ts";
 
 /** Keys per delete request batch handed to the client. */
@@ -39,6 +39,8 @@ export interface MaintenanceReport {
   windowStart: number | null;
   keptSnapshots: number[];
   notes: string[];
+  /** Holes no snapshot bridges (from the merge plan). */
+  gaps: LevelGap[];
 }
 
 export async function runMaintenance(
@@ -68,7 +70,7 @@ export async function runMaintenance(
     index.add(output);
     merged.push({ ...merge, output });
     log.debug("compacted", {
-      level: merge.level,
+      compactionLevel: merge.level,
       file: formatLtxFilename(output.minTxid, output.maxTxid),
       inputs: inputs.length,
       sizeBytes: output.sizeBytes,
@@ -89,7 +91,10 @@ export async function runMaintenance(
   if (plan.deletions.length > 0) {
     log.debug("retention deleted files", countByLevel(plan.deletions));
   }
-  return reportOf({ ...plan, notes: [...first.notes, ...plan.notes] }, merged);
+  return reportOf(
+    { ...plan, notes: [...first.notes, ...plan.notes], gaps: first.gaps },
+    merged,
+  );
 }
 
 /** Counts per level, for logs: `{ files: 12, level0: 10, level1: 2 }`. */
@@ -110,6 +115,7 @@ function reportOf(
     windowStart: plan.windowStart,
     keptSnapshots: plan.keptSnapshots,
     notes: plan.notes,
+    gaps: plan.gaps,
   };
 }
 

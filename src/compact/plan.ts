@@ -47,6 +47,15 @@ export interface MaintenancePlan {
   keptSnapshots: number[];
   /** Conditions worth a warning: a gap that stops compaction, a chain that is broken. */
   notes: string[];
+  /** Holes no snapshot bridges, where a level's compaction stops (`level` is the source). */
+  gaps: LevelGap[];
+}
+
+/** TXIDs `fromTxid..toTxid` of level `level` are missing: the level above stops before them. */
+export interface LevelGap {
+  level: number;
+  fromTxid: number;
+  toTxid: number;
 }
 
 export interface PlanOptions {
@@ -65,6 +74,7 @@ export function planMaintenance(
 ): MaintenancePlan {
   const files = [...listing].sort(compareLtxFiles);
   const notes: string[] = [];
+  const gaps: LevelGap[] = [];
   const levels = options.policy.levelIntervalsMs.length;
   const due = new Set(options.dueLevels ?? Array.from({ length: levels }, (_, i) => i + 1));
   const merges: PlannedMerge[] = [];
@@ -75,6 +85,7 @@ export function planMaintenance(
       level,
       options.policy.maxMergeInputs ?? MAX_MERGE_INPUTS,
       notes,
+      gaps,
     );
     for (const merge of planned) {
       merges.push(merge);
@@ -90,6 +101,7 @@ export function planMaintenance(
     windowStart: null,
     keptSnapshots: [],
     notes,
+    gaps,
   };
   if (options.retention ?? true) planRetention(files, options, plan);
   return plan;
@@ -109,6 +121,7 @@ function planLevel(
   level: number,
   maxInputs: number,
   notes: string[],
+  gaps: LevelGap[],
 ): PlannedMerge[] {
   const source = files.filter((f) => f.level === level - 1);
   const seek = files.reduce((max, f) => (f.level === level ? Math.max(max, f.maxTxid) : max), 0);
@@ -133,11 +146,12 @@ function planLevel(
       // A hole: only a snapshot at or past the TXID before this file bridges it.
       const base = bases.find((b) => b >= file.minTxid - 1 && b > at);
       if (base === undefined) {
+        gaps.push({ level: level - 1, fromTxid: at + 1, toTxid: file.minTxid - 1 });
         notes.push(
           `level ${level - 1} has no file for TXID ${at + 1} (before ${
             formatLtxFilename(file.minTxid, file.maxTxid)
           }): level ${level} is compacted up to TXID ${at} until it is there (a staged file is ` +
-            `uploaded again; if it is lost for good, a snapshot starts a new chain: walsync snapshot)`,
+            `uploaded again; if it is lost for good, a snapshot starts a new chain: the daemon takes one, or walsync snapshot)`,
         );
         break;
       }

@@ -34,6 +34,11 @@ interface DatabaseCompaction {
   pendingSince: (number | null)[];
   /** The last upload's time. */
   shippedAtMs: number;
+  /**
+   * When the files the last upload left inside the window and the linger may go (last upload
+   * + pitr + l0 linger): one retention pass then, once every level ran; null when none is due.
+   */
+  retentionAtMs: number | null;
   running: boolean;
   failures: number;
   retryAtMs: number;
@@ -42,6 +47,8 @@ interface DatabaseCompaction {
   notes: string;
   /** The database's permission bits, for merged files in a file replica. */
   fileMode: number | undefined;
+  /** The level-0 hole a snapshot was asked to heal (its first TXID), once per hole. */
+  healing: number | null;
 }
 
 export interface SchedulerOptions {
@@ -53,6 +60,12 @@ export interface SchedulerOptions {
   signal?: AbortSignal;
   /** The clock (tests). */
   now?: () => number;
+  /**
+   * A pass found TXIDs `fromTxid..toTxid` missing from level 0 with no snapshot bridging
+   * them: level 1 stops there. The daemon takes a snapshot when staging no longer holds them
+   * (true when it did). Asked once per hole; asked again if the answer is false.
+   */
+  onLevelZeroHole?: (name: string, fromTxid: number, toTxid: number) => Promise<boolean>;
 }
 
 export class CompactionScheduler {
@@ -87,6 +100,7 @@ export class CompactionScheduler {
     const now = this.#now();
     db.pendingSince = db.pendingSince.map((since) => since ?? now);
     db.shippedAtMs = now;
+    db.retentionAtMs = now + this.policy.pitrMs + this.policy.l0LingerMs;
   }
 
   /** Starts the passes that are due now; returns at once (they run one at a time). */
@@ -95,8 +109,8 @@ export class CompactionScheduler {
     for (const db of this.#databases.values()) {
       if (db.running || now < db.retryAtMs) continue;
       const due = this.#dueLevels(db, now);
-      if (due.length === 0) continue;
-      this.#enqueue(db, due);
+      if (due.length > 0) this.#enqueue(db, due);
+      else if (this.#retentionDue(db, now)) this.#enqueue(db, []);
     }
   }
 
@@ -142,12 +156,14 @@ export class CompactionScheduler {
         unindexed: [],
         pendingSince: this.policy.levelIntervalsMs.map(() => null),
         shippedAtMs: 0,
+        retentionAtMs: null,
         running: false,
         failures: 0,
         retryAtMs: 0,
         released: false,
         notes: "",
         fileMode: undefined,
+        healing: null,
       };
       this.#databases.set(name, db);
     }
@@ -164,6 +180,15 @@ export class CompactionScheduler {
       if (since !== null && levelBoundary(interval, now) > since) due.push(i + 1);
     });
     return due;
+  }
+
+  /**
+   * The retention pass the last upload scheduled: due once its time came and no level is
+   * pending any more (a level's pass applies retention too).
+   */
+  #retentionDue(db: DatabaseCompaction, now: number): boolean {
+    return db.retentionAtMs !== null && now >= db.retentionAtMs &&
+      db.pendingSince.every((since) => since === null);
   }
 
   #enqueue(db: DatabaseCompaction, due: number[]): Promise<void> {
@@ -207,6 +232,16 @@ export class CompactionScheduler {
       for (const level of due) {
         db.pendingSince[level - 1] = db.shippedAtMs >= now ? db.shippedAtMs : null;
       }
+      // A merge into level N leaves work for level N + 1 unless it ran in this pass too (it
+      // then took the merge's output): it runs at its next boundary.
+      for (const m of report.merges) {
+        const above = m.output.level + 1;
+        if (above <= db.pendingSince.length && !due.includes(above)) {
+          db.pendingSince[above - 1] ??= now;
+        }
+      }
+      // This pass applied retention as of now: the scheduled one is done if its time came.
+      if (db.retentionAtMs !== null && now >= db.retentionAtMs) db.retentionAtMs = null;
       db.failures = 0;
       db.retryAtMs = 0;
       this.counters.passes++;
@@ -221,6 +256,7 @@ export class CompactionScheduler {
         this.#log.info("compaction continues normally again", { db: db.name });
       }
       db.notes = notes;
+      this.#heal(db, report.gaps.find((g) => g.level === 0));
       if (report.merges.length > 0 || report.deletions.length > 0) {
         this.#log.debug("compaction pass", {
           db: db.name,
@@ -246,6 +282,29 @@ export class CompactionScheduler {
         retryInMs: wait,
       });
     }
+  }
+
+  /**
+   * A hole in level 0 that no snapshot bridges: the daemon may heal it with a snapshot (once
+   * per hole; the snapshot's upload makes the levels pending again, and the next pass
+   * compacts past it). Not awaited: the snapshot runs in the database's own queue.
+   */
+  #heal(db: DatabaseCompaction, gap: { fromTxid: number; toTxid: number } | undefined): void {
+    const heal = this.#options.onLevelZeroHole;
+    if (!gap || !heal || db.healing === gap.fromTxid) return;
+    db.healing = gap.fromTxid;
+    heal(db.name, gap.fromTxid, gap.toTxid).then(
+      (started) => {
+        if (!started && db.healing === gap.fromTxid) db.healing = null;
+      },
+      (error) => {
+        if (db.healing === gap.fromTxid) db.healing = null;
+        this.#log.warn("could not take the snapshot that heals a hole in level 0", {
+          db: db.name,
+          error,
+        });
+      },
+    );
   }
 
   /** A released database keeps its index on disk, not in memory. */

@@ -189,3 +189,66 @@ Deno.test("a released database keeps its index on disk, and uploads meanwhile ar
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("after its last upload, an idle database gets one retention pass when its window ends, then nothing", async () => {
+  const client = new Flaky();
+  let now = 3_000_000_003_000;
+  const windowed: CompactionPolicy = { ...policy, pitrMs: 120_000, l0LingerMs: 30_000 };
+  const scheduler = new CompactionScheduler({ client, policy: windowed, now: () => now });
+  for (let txid = 1; txid <= 4; txid++) await upload(client, scheduler, txid, now + txid);
+  const levelZero = async () =>
+    (await client.listFiles("app.db", 0)).map((f) => `${f.minTxid}-${f.maxTxid}`);
+  now += 60_000; // both levels ran; level 0 is inside the window
+  scheduler.pump();
+  await scheduler.idle();
+  assert.equal((await client.listFiles("app.db", 2)).length, 1);
+  assert.deepEqual(await levelZero(), ["1-1", "2-2", "3-3", "4-4"]);
+  client.calls = 0;
+  now += 80_000; // the window ended, not yet the linger after it
+  scheduler.pump();
+  await scheduler.idle();
+  assert.equal(client.calls, 0, "nothing before last upload + pitr + linger");
+  now += 20_000;
+  scheduler.pump();
+  await scheduler.idle();
+  assert.deepEqual(await levelZero(), ["1-1", "4-4"], "pruned without another upload");
+  client.calls = 0;
+  for (let i = 0; i < 5; i++) {
+    now += 3_600_000;
+    scheduler.pump();
+    await scheduler.idle();
+  }
+  assert.equal(client.calls, 0, "and then nothing");
+});
+
+Deno.test("a hole in level 0 asks the daemon to heal it once per hole, and again if it could not", async () => {
+  const client = new Flaky();
+  let now = 4_000_000_003_000;
+  const asked: string[] = [];
+  let answer = false;
+  const scheduler = new CompactionScheduler({
+    client,
+    policy,
+    now: () => now,
+    onLevelZeroHole: (name, from, to) => {
+      asked.push(`${name} ${from}-${to}`);
+      return Promise.resolve(answer);
+    },
+  });
+  for (const txid of [1, 2, 3, 6]) await upload(client, scheduler, txid, now + txid);
+  now += 10_000;
+  scheduler.pump();
+  await scheduler.idle();
+  assert.deepEqual(asked, ["app.db 4-5"]);
+  // Not healed (still staged, say): the next pass asks again; once healing, it asks no more.
+  answer = true;
+  await upload(client, scheduler, 7, now);
+  now += 10_000;
+  scheduler.pump();
+  await scheduler.idle();
+  await upload(client, scheduler, 8, now);
+  now += 10_000;
+  scheduler.pump();
+  await scheduler.idle();
+  assert.deepEqual(asked, ["app.db 4-5", "app.db 4-5"]);
+});

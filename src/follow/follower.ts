@@ -261,7 +261,7 @@ export class Follower {
     this.lastLagMs = Date.now() - info.createdAt.getTime();
     this.#log.debug("applied", {
       txid: next.txid,
-      level: info.level,
+      ltxLevel: info.level,
       pages: pages.length,
       lagMs: this.lastLagMs,
     });

@@ -154,6 +154,7 @@ export class Supervisor {
         policy: options.compaction,
         logger: this.#log,
         signal: this.#stopCompaction.signal,
+        onLevelZeroHole: (name, from, to) => this.#healLevelZeroHole(name, from, to),
       });
     }
     const reachable = () => this.#replicaReachable;
@@ -603,23 +604,56 @@ export class Supervisor {
         `This walsync replicates "${slot.name}" to ${this.client.location}, not to ${replica}`,
       );
     }
+    const { txid, replicator } = await this.#snapshotNow(slot, "requested by walsync snapshot");
+    const checksum = formatChecksum(replicator.databaseChecksum);
+    return { ok: true, txid, checksum, replica: this.client.location };
+  }
+
+  /** A snapshot (level 9 at the current TXID) of `slot`, staged and uploaded. */
+  async #snapshotNow(
+    slot: DatabaseSlot,
+    reason: string,
+  ): Promise<{ txid: number; replicator: Replicator }> {
     if (!slot.replicator) await slot.step(true, { open: true }); // released: open it
     const replicator = slot.replicator;
     if (!replicator) {
       throw new WalsyncError(`"${slot.name}" is not replicated now: ${slot.status().problem}`);
     }
-    const { txid } = await replicator.snapshot("requested by walsync snapshot", {
-      scheduled: true,
-    });
+    const { txid } = await replicator.snapshot(reason, { scheduled: true });
     slot.stats.snapshots++;
     slot.stats.captured(replicator.txid, replicator.uploadedTxid, Date.now());
-    const checksum = formatChecksum(replicator.databaseChecksum);
     while (slot.uploading) await sleep(UPLOAD_POLL_MS);
     await this.#upload(slot, true);
     if (txid === null || replicator.uploadedTxid < txid) {
       throw new WalsyncError(`The snapshot of "${slot.name}" was staged but not uploaded yet`);
     }
-    return { ok: true, txid, checksum, replica: this.client.location };
+    return { txid, replicator };
+  }
+
+  /**
+   * Compaction found TXIDs `fromTxid..toTxid` missing from level 0, no snapshot bridging them.
+   * While staging still holds them (not uploaded yet), their upload heals the hole: false.
+   * Otherwise they are lost for good, and only a snapshot starts a new chain past them: it is
+   * taken now, in the database's queue, as `walsync snapshot` would (true).
+   */
+  #healLevelZeroHole(name: string, fromTxid: number, toTxid: number): Promise<boolean> {
+    const slot = [...this.#slots.values()].find((s) => s.name === name);
+    if (!slot || slot.removed || this.#stopping) return Promise.resolve(false);
+    const run = slot.busy.then(async () => {
+      if (slot.removed || this.#stopping) return false;
+      if (!slot.replicator) await slot.step(true, { open: true });
+      const uploaded = slot.replicator?.uploadedTxid ?? 0;
+      if (uploaded < fromTxid) return false; // still staged: its upload heals the hole
+      this.#log.warn(
+        "level 0 of the replica lost TXIDs that staging no longer holds; taking a snapshot so compaction continues past them",
+        { db: name, missingTxids: `${fromTxid}-${toTxid}` },
+      );
+      const { txid } = await this.#snapshotNow(slot, "a hole in level 0");
+      this.#log.info("snapshot taken to heal a hole in level 0", { db: name, txid });
+      return true;
+    });
+    slot.busy = run.then(() => {}, () => {});
+    return run;
   }
 
   /**

@@ -1,6 +1,7 @@
 /**
- * Compaction and retention faults on S3 (SeaweedFS on loopback): a hole in level 0, a restore
- * racing a retention pass, and a merge whose upload fails, which must delete nothing.
+ * Compaction and retention faults on S3 (SeaweedFS on loopback): a hole in level 0 (and the
+ * daemon healing it by itself), a restore racing a retention pass, and a merge whose upload
+ * fails, which must delete nothing.
  */
 import assert from "node:assert/strict";
 import { listAllFiles } from "../../src/restore/apply.ts";
@@ -46,6 +47,11 @@ for (const target of s3TestTargets().filter((t) => t.kind === "seaweedfs")) {
   test(
     "a hole in level 0: the prefix is compacted, never merged across",
     (replica, dir) => levelZeroGapCase(replica, dir),
+  );
+
+  test(
+    "a hole in level 0 heals by itself: the daemon snapshots once",
+    (replica, dir) => levelZeroGapCase(replica, dir, "by itself"),
   );
 
   test(

@@ -38,8 +38,8 @@ export async function watchAndWrite(
   from = 1,
   states: States = new Map(),
   flags: string[] = NO_COMPACTION,
-  lingerMs = 0,
-): Promise<{ states: States; finalDump: Dump }> {
+  linger: number | { what: string; until: () => Promise<boolean> } = 0,
+): Promise<{ states: States; finalDump: Dump; stderr: string }> {
   const db = from === 1 ? openWriter(dbPath) : openWalDatabase(dbPath);
   // A restarted walsync ships nothing until the database changes: change it while it is down.
   if (from > 1) {
@@ -65,10 +65,15 @@ export async function watchAndWrite(
     );
     states.set(first, dumpDatabase(db));
     await writeAndRecord(db, replica, states, statements(from, count), output);
-    await new Promise((resolve) => setTimeout(resolve, lingerMs));
+    if (typeof linger === "number") {
+      await new Promise((resolve) => setTimeout(resolve, linger));
+    } else {
+      const explain = async () => `${output()}\n${await describe(replica)}`;
+      await waitForAsync(linger.what, linger.until, explain);
+    }
     const { code, stderr } = await walsync.stop();
     assert.equal(code, 0, stderr);
-    return { states, finalDump: dumpDatabase(db) };
+    return { states, finalDump: dumpDatabase(db), stderr };
   } finally {
     await walsync.kill();
     db.close();
@@ -145,10 +150,45 @@ export async function levelZeroGapCase(
 
   if (heal === "no") return;
   // walsync replicates again, compacting: the hole heals and the latest restores exactly.
-  const next = await watchAndWrite(replica, dbPath, 3, 100, states, [
-    "--compaction-levels",
-    "1s,2s",
-  ], 2500);
+  // The daemon finds the hole staging cannot fill and snapshots by itself (once); level 1
+  // then continues past the hole without any command.
+  const healingSnapshot = async () =>
+    (await listAllFiles(replica.client, replica.name)).some((f) =>
+      f.level === SNAPSHOT_LEVEL && f.maxTxid > hole
+    );
+  const next = await watchAndWrite(
+    replica,
+    dbPath,
+    3,
+    100,
+    states,
+    ["--compaction-levels", "1s,2s"],
+    heal === "by itself" ? { what: "a snapshot past the hole", until: healingSnapshot } : 2500,
+  );
+  if (heal === "by itself") {
+    const warned = next.stderr.split("\n").filter((line) =>
+      line.includes("taking a snapshot so compaction continues past them")
+    );
+    assert.equal(warned.length, 1, `one warning naming the hole\n${next.stderr}`);
+    assert.match(warned[0], new RegExp(`${hole}-${hole}`), warned[0]);
+    assert.match(warned[0], /app\.db/, warned[0]);
+    const snapshots = (await listAllFiles(replica.client, replica.name))
+      .filter((f) => f.level === SNAPSHOT_LEVEL && f.maxTxid > hole);
+    assert.equal(snapshots.length, 1, `one healing snapshot\n${await describe(replica)}`);
+    // Writes after the snapshot: level 1 continues past the hole, and nothing warns again.
+    const later = await watchAndWrite(replica, dbPath, 2, 200, states, [
+      "--compaction-levels",
+      "1s,2s",
+    ], {
+      what: "level 1 past the hole",
+      until: async () =>
+        (await listAllFiles(replica.client, replica.name)).some((f) =>
+          f.level === 1 && f.minTxid > hole
+        ),
+    });
+    assert.doesNotMatch(later.stderr, /taking a snapshot so compaction continues/, later.stderr);
+    next.finalDump = later.finalDump;
+  }
   if (heal === "walsync snapshot") {
     // The remedy the gap warning names: a snapshot starts a new chain past the hole.
     const snapshot = await run(Deno.execPath(), [
@@ -162,7 +202,9 @@ export async function levelZeroGapCase(
     ], replica.env);
     assert.equal(snapshot.code, 0, snapshot.output);
   }
-  await compactCli(replica, ["--force", "--compaction-levels", "1s,2s"]);
+  if (heal === "walsync snapshot") {
+    await compactCli(replica, ["--force", "--compaction-levels", "1s,2s"]);
+  }
   const healed = `${dir}/healed.db`;
   const final = await walsyncRestoreLib(replica, healed);
   assert.ok("txid" in final, `after healing: ${JSON.stringify(final)}\n${await describe(replica)}`);
