@@ -20,5 +20,5 @@ Deno.test("text lines name a reserved field the same way", () => {
   const lines: string[] = [];
   new Logger({ level: "debug", format: "text", write: (l) => lines.push(l) })
     .info("applied", { level: 1, password: "x" });
-  assert.match(lines[0], / INFO  applied field_level=1 password=\[redacted\]\n$/);
+  assert.match(lines[0], / INFO {2}applied field_level=1 password=\[redacted\]\n$/);
 });
