@@ -128,15 +128,17 @@ async function stoppedFollowerBridges(dir: string, b: Backend): Promise<void> {
       assert.equal((await runTransfers(db, 10, 40)).code, 0);
     }
     // Level 0 no longer continues from the copy, and level 1 files were merged into level 2
-    // and deleted: the copy's TXID lies inside a level-2 file.
+    // and deleted: only a level-2 file continues from the copy's TXID.
     await listedUntil(
       b,
       "level 0 compacted away past the copy, level 1 merged into level 2",
       (f) => {
         files = f;
         const level0 = files.filter((f) => f.level === 0);
+        // A level-2 file continues from the copy (it may also start right after it, when a
+        // level-2 file happened to end at the copy's TXID).
         const inLevel2 = files.some((f) =>
-          f.level === 2 && f.minTxid <= stoppedAt && f.maxTxid > stoppedAt
+          f.level === 2 && f.minTxid <= stoppedAt + 1 && f.maxTxid > stoppedAt
         );
         const level1Past = files.some((f) => f.level === 1 && f.minTxid <= stoppedAt + 1);
         return !level0.some((f) => f.minTxid === stoppedAt + 1) && inLevel2 && !level1Past;

@@ -124,10 +124,15 @@ export async function assertRestores(
     }
   }
 
-  // By time: at each reachable compacted file's time. When the next TXID's time is known (a
-  // file ends there) and later, that TXID's state is exact; when only a compacted file holds
-  // the next TXID, its time is unknown and walsync may refuse (never an older state).
-  const endTimes = new Map(files.map((f) => [f.maxTxid, f.createdAt.getTime()]));
+  // By time: at each reachable compacted file's time. When the next TXID's time is known and
+  // later, that TXID's state is exact; otherwise walsync may refuse (never an older state). A
+  // TXID's own time is known only from a file that holds that TXID alone (below level 9): a
+  // snapshot's time is when it was taken, a merged file's is its newest input's.
+  const endTimes = new Map(
+    files.filter((f) => f.level < 9 && f.minTxid === f.maxTxid).map((
+      f,
+    ) => [f.maxTxid, f.createdAt.getTime()]),
+  );
   for (const file of compacted(files).filter((f) => reach.has(f.maxTxid))) {
     const path = out();
     const result = await walsyncRestore(replica, path, { timestamp: file.createdAt });
