@@ -31,7 +31,7 @@ import {
 } from "./context.ts";
 import { WAL_READ_BUFFERS } from "./buffer_pool.ts";
 import { stageDiff } from "./diff_writer.ts";
-import { cursorOf, saveState } from "./replica_state.ts";
+import { cursorOf, type ReplicaState, saveState } from "./replica_state.ts";
 import { type SnapshotOptions, stageSnapshot } from "./snapshot_writer.ts";
 import type { StagedFile } from "./staging.ts";
 
@@ -142,25 +142,46 @@ async function stageFull(
     for (const file of staged) await ctx.staging.remove(file);
     return null;
   }
-  for (const file of staged) countPending(ctx, file.sizeBytes);
-  ctx.state = {
+  return await recordSnapshot(ctx, source, staged, reason, {
     txid,
     pageSize: source.pageSize,
     commit: source.pageCount,
-    wal: source.header && source.scan ? cursorOf(source.header, source.scan) : null,
+    wal: walCursor(source),
     pages,
-    snapshot: {
-      txid,
-      atMs: createdAt.getTime(),
-      pagesSince: 0,
-      firstChangeAtMs: null,
-      lastChangeAtMs: null,
-    },
+    snapshot: freshHistory(txid, createdAt),
+  });
+}
+
+/** The WAL position the pages reflect, or null for a copy or no WAL. */
+function walCursor(source: PageSource): ReplicaState["wal"] {
+  return source.header && source.scan ? cursorOf(source.header, source.scan) : null;
+}
+
+/** Snapshot history right after a snapshot at `txid`. */
+function freshHistory(txid: number, createdAt: Date): ReplicaState["snapshot"] {
+  return {
+    txid,
+    atMs: createdAt.getTime(),
+    pagesSince: 0,
+    firstChangeAtMs: null,
+    lastChangeAtMs: null,
   };
+}
+
+/** Counts the staged files as pending and makes `state` (a snapshot's position) durable. */
+async function recordSnapshot(
+  ctx: ReplicationContext,
+  source: PageSource,
+  staged: StagedFile[],
+  reason: string,
+  state: ReplicaState,
+): Promise<SyncResult> {
+  for (const file of staged) countPending(ctx, file.sizeBytes);
+  ctx.state = state;
   await saveState(ctx.staging.statePath, ctx.state);
   ctx.generationComplete = false;
   ctx.continuityUnknown = source.fromView;
-  return { txid, snapshot: reason };
+  return { txid: state.txid, snapshot: reason };
 }
 
 /**
@@ -211,24 +232,13 @@ async function stageScheduled(
       await reloadState(ctx);
       return null;
     }
-    for (const file of staged) countPending(ctx, file.sizeBytes);
-    ctx.state = {
+    return await recordSnapshot(ctx, source, staged, reason, {
       ...ctx.state,
       txid,
       commit: source.pageCount,
-      wal: source.header && source.scan ? cursorOf(source.header, source.scan) : null,
-      snapshot: {
-        txid,
-        atMs: createdAt.getTime(),
-        pagesSince: 0,
-        firstChangeAtMs: null,
-        lastChangeAtMs: null,
-      },
-    };
-    await saveState(ctx.staging.statePath, ctx.state);
-    ctx.generationComplete = false;
-    ctx.continuityUnknown = source.fromView;
-    return { txid, snapshot: reason };
+      wal: walCursor(source),
+      snapshot: freshHistory(txid, createdAt),
+    });
   } catch (error) {
     for (const file of staged) await ctx.staging.remove(file).catch(() => {});
     await reloadState(ctx);
