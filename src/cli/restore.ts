@@ -5,10 +5,10 @@ import { Logger } from "../log.ts";
 import { formatTxid } from "../ltx/ltx_header.ts";
 import type { LtxFileInfo, ReplicaClient } from "../replica/replica_client.ts";
 import {
-  completePlan,
   type IntegrityCheck,
   listForPlan,
   planBytes,
+  planFor,
   restore,
   type RestoreOptions,
   type RestoreResult,
@@ -16,12 +16,7 @@ import {
 import { RestoreInterruptedError } from "../restore/restore_error.ts";
 import { RestoreOutput } from "../restore/restore_output.ts";
 import { onInterrupt } from "./interrupt.ts";
-import {
-  planRestore,
-  type RestorePlan,
-  RestorePlanError,
-  type RestoreTarget,
-} from "../restore/plan.ts";
+import { type RestorePlan, RestorePlanError, type RestoreTarget } from "../restore/plan.ts";
 import { isGlob } from "../config/glob.ts";
 import { absolutePath, type FlagSpec, parseCommandArgs, stringFlag } from "./args.ts";
 import { EXIT_OK } from "./exit_codes.ts";
@@ -161,7 +156,7 @@ export async function restoreCommand(args: string[]): Promise<number> {
     if (files.length === 0) {
       return noReplica(name, output, client, { ifReplicaExists, json, logger: baseLogger });
     }
-    const plan = await completePlan(client, name, planRestore(files, target));
+    const plan = await planFor(client, name, target, undefined, files);
     writeOut(
       json
         ? JSON.stringify(planJson(name, client, plan))
@@ -193,7 +188,7 @@ export async function restoreCommand(args: string[]): Promise<number> {
     if (files.length === 0) {
       return noReplica(name, output, client, { ifReplicaExists, json, logger: baseLogger });
     }
-    const plan = await completePlan(client, name, planRestore(files, target), signal);
+    const plan = await planFor(client, name, target, signal, files);
     const result = await restoreWithProgress({
       client,
       name,

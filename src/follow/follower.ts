@@ -11,7 +11,7 @@ import { WalsyncError } from "../errors.ts";
 import { type Logger } from "../log.ts";
 import { SNAPSHOT_LEVEL } from "../ltx/ltx_header.ts";
 import { isFileNotFound, type LtxFileInfo, type ReplicaClient } from "../replica/replica_client.ts";
-import { listAllFiles } from "../restore/apply.ts";
+import { listAllFiles, PLAN_ATTEMPTS } from "../restore/apply.ts";
 import { planRestore, RestorePlanError } from "../restore/plan.ts";
 import { applyAtomically, CopyWriteError, type PageImage } from "./atomic_apply.ts";
 import { changeCounterOf, nextChangeCounter, patchPage1, primaryFieldsOf } from "./copy_header.ts";
@@ -113,15 +113,15 @@ export class Follower {
     return { client, name, path, logger: this.#log };
   }
 
-  /** `relisting`: a listed file vanished; list every level, and do not retry again. */
-  async #advance(signal?: AbortSignal, relisting = false): Promise<number> {
+  /** `relists`: listed files that vanished so far; list every level again (a few times). */
+  async #advance(signal?: AbortSignal, relists = 0): Promise<number> {
     const { client, name } = this.#options;
     const position = this.#position!;
     // New TXIDs appear at level 0 first; a follower that was stopped (or fell behind a
     // compaction) finds them only higher up, so every level is listed at start-up, every
     // FULL_LISTING_POLLS polls, and when level 0 changed but ends below the copy (a reset
     // primary starts over; a compacted one leaves level 0 behind, unchanged).
-    let fullListing = relisting || this.#pollsSinceFullListing++ % FULL_LISTING_POLLS === 0;
+    let fullListing = relists > 0 || this.#pollsSinceFullListing++ % FULL_LISTING_POLLS === 0;
     let listed = fullListing
       ? await listAllFiles(client, name, signal)
       : await client.listFiles(name, 0, signal);
@@ -164,13 +164,15 @@ export class Follower {
         await this.#apply(info, signal);
       } catch (error) {
         // Retention deleted it after the listing (compaction merged it into a higher level
-        // meanwhile): the copy is still at its last applied TXID; list again, once.
-        if (!isFileNotFound(error) || relisting || signal?.aborted) throw error;
+        // meanwhile): the copy is still at its last applied TXID; list again.
+        if (!isFileNotFound(error) || relists >= PLAN_ATTEMPTS - 1 || signal?.aborted) {
+          throw error;
+        }
         this.#log.debug("a listed replica file vanished; listing again", {
           txid: this.#position!.txid,
           error: (error as Error).message,
         });
-        return applied + await this.#advance(signal, true);
+        return applied + await this.#advance(signal, relists + 1);
       }
       applied++;
     }

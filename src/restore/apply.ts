@@ -126,15 +126,35 @@ export async function completePlan(
   return { ...plan, files };
 }
 
-/** Plans a restore without writing anything (`--dry-run`). */
+/**
+ * Plans made in a row when compaction and retention delete planned files under a restore: a
+ * merge deletes its inputs only after the output is uploaded, so a fresh listing finds a
+ * chain; a few attempts cover a busy compactor, and the bound turns a fault into an error.
+ */
+export const PLAN_ATTEMPTS = 5;
+
+/**
+ * Plans a restore without writing anything (`--dry-run`), from `listed` when the caller has
+ * the listing already. A planned file that vanished before its metadata was read means a
+ * fresh listing and a new plan (up to `PLAN_ATTEMPTS` in all).
+ */
 export async function planFor(
   client: ReplicaClient,
   name: string,
   target: RestoreTarget = { kind: "latest" },
   signal?: AbortSignal,
+  listed?: LtxFileInfo[],
 ): Promise<RestorePlan> {
-  const files = await listForPlan(client, name, target, signal);
-  return await completePlan(client, name, planRestore(files, target), signal);
+  for (let attempt = 1;; attempt++) {
+    const files = attempt === 1 && listed
+      ? listed
+      : await listForPlan(client, name, target, signal);
+    try {
+      return await completePlan(client, name, planRestore(files, target), signal);
+    } catch (error) {
+      if (!isFileNotFound(error) || attempt >= PLAN_ATTEMPTS || signal?.aborted) throw error;
+    }
+  }
 }
 
 export async function restore(options: RestoreOptions): Promise<RestoreResult> {
@@ -144,21 +164,23 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     await RestoreOutput.create(options.output, { force: options.force, logger: log });
   try {
     let plan = options.plan ?? await planFor(client, name, options.target, signal);
-    log.info("restore plan", { txid: plan.txid, files: plan.files.length });
     let result: RestoreResult;
-    try {
-      result = await writePlan(output, plan, options);
-    } catch (error) {
-      // Compaction and retention may delete a planned file while a restore runs (level-0
-      // files linger after compaction for this): plan again, once, from a fresh listing.
-      if (!isFileNotFound(error) || signal?.aborted) throw error;
-      log.warn("a planned replica file vanished; planning the restore again", {
-        error: (error as Error).message,
-      });
-      plan = await planFor(client, name, options.target, signal);
+    for (let attempt = 1;; attempt++) {
       log.info("restore plan", { txid: plan.txid, files: plan.files.length });
-      await output.file.truncate(0);
-      result = await writePlan(output, plan, options);
+      try {
+        result = await writePlan(output, plan, options);
+        break;
+      } catch (error) {
+        // Compaction and retention may delete a planned file while a restore runs (level-0
+        // files linger after compaction for this): plan again from a fresh listing.
+        if (!isFileNotFound(error) || attempt >= PLAN_ATTEMPTS || signal?.aborted) throw error;
+        log.warn("a planned replica file vanished; planning the restore again", {
+          attempt,
+          error: (error as Error).message,
+        });
+        plan = await planFor(client, name, options.target, signal);
+        await output.file.truncate(0);
+      }
     }
     checkIntegrity(output.tempPath, options.integrityCheck ?? "quick");
     // Past this point the restore is complete: a signal now is too late to matter.
