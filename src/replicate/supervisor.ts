@@ -6,7 +6,6 @@
  * replaced) is its `DatabaseSlot`; the supervisor schedules them and keeps the number of open
  * databases within the file-descriptor budget, releasing the longest-idle ones to make room.
  */
-import { formatChecksum } from "../checksum/database_checksum.ts";
 import { DatabaseError } from "../db/database.ts";
 import { WalsyncError } from "../errors.ts";
 import { type Logger, silentLogger } from "../log.ts";
@@ -22,14 +21,12 @@ import {
   type OpenExtra,
   type SlotHost,
 } from "./database_slot.ts";
-import { FdBudget, FdBudgetError, isFdExhaustion } from "./fd_budget.ts";
+import { FdBudget, FdBudgetError } from "./fd_budget.ts";
+import { OpenRoom } from "./open_room.ts";
 import { Replicator, type ReplicatorOptions } from "./replicator.ts";
 import { countStagedFiles } from "./staging.ts";
-import {
-  type SnapshotAnswer,
-  takeSnapshotRequests,
-  writeSnapshotAnswer,
-} from "./snapshot_request.ts";
+import { UploadQueue } from "./upload_queue.ts";
+import { type OnDemand, serveSnapshotRequests, snapshotNow } from "./snapshot_on_demand.ts";
 
 export const DEFAULT_SYNC_INTERVAL_MS = 1000;
 export const DEFAULT_SYNC_CONCURRENCY = 8;
@@ -46,15 +43,6 @@ export const DEFAULT_SNAPSHOT_INTERVAL_MS = 86_400_000;
 export const DEFAULT_IDLE_RELEASE_MS = 30_000;
 /** How often the loop wakes when the sync interval is 0 (events drive it otherwise). */
 const MIN_TICK_MS = 50;
-/**
- * Failed uploads are retried at least this often, so catching up starts within seconds of
- * the store answering again (staged files wait safely meanwhile).
- */
-const MAX_UPLOAD_BACKOFF_MS = 4_000;
-/** After no database could be released for room, waiting ones look again after this. */
-const NO_ROOM_RETRY_MS = 250;
-/** How often a waiter looks whether a running upload has finished. */
-const UPLOAD_POLL_MS = 10;
 
 export interface SupervisorOptions {
   client: ReplicaClient;
@@ -101,8 +89,7 @@ export interface StopSummary {
   stagedFiles: number;
 }
 
-/** Thrown by an upload that must wait: the gate is closed. */
-export class UploadsPausedError extends WalsyncError {}
+export { UploadsPausedError } from "./upload_queue.ts";
 
 /** Two paths (symlinks, hard links) name one database file: it is replicated once. */
 export class DuplicateDatabaseError extends WalsyncError {}
@@ -119,20 +106,10 @@ export class Supervisor {
   #wake: (() => void) | null = null;
   #stopping: Promise<StopSummary> | null = null;
   #syncSlots: number;
-  #uploadSlots: number;
-  /** Databases with staged files, in the order they asked; uploads take them as slots free. */
-  #toUpload = new Set<DatabaseSlot>();
-  #budget: FdBudget;
-  /** Databases holding files open, or being opened (they count against the budget). */
-  #openCount = 0;
-  /** No database could be released for room until then (so waiting ones fail fast). */
-  #noRoomUntilMs = 0;
-  /** Slots waiting for a file descriptor, longest-waiting first. */
-  #waiting = new Set<DatabaseSlot>();
-  #budgetWarned = false;
-  /** False after an upload failed, until one succeeds: new databases then skip the listing. */
-  #replicaReachable = true;
+  #uploads: UploadQueue;
+  #room: OpenRoom;
   #host: SlotHost;
+  #onDemand: OnDemand;
   #compaction: CompactionScheduler | null = null;
   #stopCompaction = new AbortController();
 
@@ -142,9 +119,16 @@ export class Supervisor {
     this.#log = options.logger ?? silentLogger;
     this.#options = options;
     this.#syncSlots = options.syncConcurrency ?? DEFAULT_SYNC_CONCURRENCY;
-    this.#uploadSlots = options.uploadConcurrency ?? DEFAULT_UPLOAD_CONCURRENCY;
-    this.#budget = options.fdBudget ?? FdBudget.forProcess();
-    this.#budget.capTo(options.maxOpen ?? DEFAULT_MAX_OPEN);
+    this.#uploads = new UploadQueue({
+      concurrency: options.uploadConcurrency ?? DEFAULT_UPLOAD_CONCURRENCY,
+      log: this.#log,
+      canUpload: () => this.#canUpload(),
+      abandon: options.abandonUploads,
+      wake: () => this.#wake?.(),
+    });
+    const budget = options.fdBudget ?? FdBudget.forProcess();
+    budget.capTo(options.maxOpen ?? DEFAULT_MAX_OPEN);
+    this.#room = new OpenRoom(budget, this.#log);
     this.#watcher = options.watch === false
       ? null
       : new ChangeWatcher((path) => this.notify(path), this.#log);
@@ -157,28 +141,23 @@ export class Supervisor {
         onLevelZeroHole: (name, from, to) => this.#healLevelZeroHole(name, from, to),
       });
     }
-    const reachable = () => this.#replicaReachable;
+    const uploads = this.#uploads;
+    this.#onDemand = { uploads, log: this.#log, location: this.client.location };
     this.#host = {
       log: this.#log,
       open: (slot, extra) => this.#openFor(slot, extra),
       closed: (slot) => {
         this.#compaction?.release(slot.name);
-        this.#openCount--;
-        this.#noRoomUntilMs = 0;
         // Room for one: the longest-waiting database opens at the next round.
-        for (const slot of this.#waiting) {
-          this.#waiting.delete(slot);
-          if (slot.removed || slot.replicator) continue;
-          slot.openSoon();
+        const next = this.#room.closed();
+        if (next) {
+          next.openSoon();
           this.#wake?.();
-          break;
         }
       },
-      waiting: (slot) => {
-        this.#waiting.add(slot);
-      },
+      waiting: (slot) => this.#room.wait(slot),
       get replicaReachable() {
-        return reachable();
+        return uploads.reachable;
       },
     };
   }
@@ -218,7 +197,7 @@ export class Supervisor {
     let replicator: Replicator;
     try {
       // Said once for all databases by `reportFdBudget`, when the count is known.
-      replicator = await this.#openFor(slot, { deferReplicaCheck: !this.#replicaReachable }, {
+      replicator = await this.#openFor(slot, { deferReplicaCheck: !this.#uploads.reachable }, {
         quiet: true,
       });
     } catch (error) {
@@ -267,10 +246,7 @@ export class Supervisor {
       throw error;
     }
     this.#refuseDuplicate(slot.path, realPath, slot);
-    await this.#makeRoom(slot, options.quiet ?? false);
-    this.#openCount++;
-    let opened = false;
-    try {
+    return await this.#room.opening(slot, this.#slots, options.quiet ?? false, async () => {
       const replicator = await Replicator.open(realPath, {
         ...this.#options.replicator,
         ...withoutUndefined({
@@ -289,76 +265,8 @@ export class Supervisor {
       });
       if (realPath !== slot.realPath) this.#byRealPath.delete(slot.realPath);
       this.#byRealPath.set(realPath, slot);
-      opened = true;
       return replicator;
-    } catch (error) {
-      if (isFdExhaustion(error)) {
-        // The budget was too generous for this process: plan for no more than are open.
-        this.#budget.shrinkTo(this.#openCount - 1);
-        this.#warnBudget();
-      }
-      throw error;
-    } finally {
-      if (!opened) this.#openCount--;
-    }
-  }
-
-  /**
-   * Makes room for one more open database under the budget, releasing the longest-idle fully
-   * shipped ones; throws `FdBudgetError` when none can go now.
-   */
-  async #makeRoom(requester: DatabaseSlot, quiet: boolean): Promise<void> {
-    const tried = new Set<DatabaseSlot>([requester]);
-    while (this.#openCount + 1 > this.#budget.maxOpen) {
-      let candidate: DatabaseSlot | null = null;
-      if (Date.now() >= this.#noRoomUntilMs) {
-        for (const slot of this.#slots.values()) {
-          if (tried.has(slot) || !slot.releasable()) continue;
-          if (!candidate || slot.lastChangeAtMs < candidate.lastChangeAtMs) candidate = slot;
-        }
-      }
-      if (!candidate) {
-        // Until a database lets go or a moment passes, others waiting fail fast.
-        if (Date.now() >= this.#noRoomUntilMs) this.#noRoomUntilMs = Date.now() + NO_ROOM_RETRY_MS;
-        if (!quiet) this.#warnBudget();
-        throw new FdBudgetError(
-          `"${requester.path}" waits to be opened: ${this.#openCount} databases are open, the most ${
-            this.#budget.limitsBelow(this.#openCount + 1)
-              ? `the file-descriptor limit (ulimit -n ${this.#budget.limit}) allows`
-              : "max_open allows"
-          } (${this.#budget.maxOpen}); it opens as soon as another is released`,
-        );
-      }
-      tried.add(candidate);
-      const run = candidate.busy.then(() => candidate.release("fds"));
-      candidate.busy = run.catch(() => {});
-      await run;
-    }
-  }
-
-  /**
-   * Says once that the databases do not all fit under the file-descriptor limit, with the
-   * limit that would keep every one of them open (`databases`: all of them, once known).
-   */
-  #warnBudget(databases = this.#slots.size + 1): void {
-    if (this.#budgetWarned) return;
-    this.#budgetWarned = true;
-    if (!this.#budget.limitsBelow(databases)) {
-      this.#log.info("more databases than max_open: idle ones are released and opened in turn", {
-        maxOpen: this.#budget.maxOpen,
-        databases,
-      });
-      return;
-    }
-    this.#log.warn(
-      "the file-descriptor limit does not let every database stay open: idle ones are released and opened in turn",
-      {
-        limit: this.#budget.limit,
-        openAtOnce: this.#budget.maxOpen,
-        databases,
-        limitForAll: this.#budget.limitFor(databases, 0),
-      },
-    );
+    });
   }
 
   /**
@@ -366,7 +274,7 @@ export class Supervisor {
    * once, naming how many there are and the limit that would keep them all open.
    */
   reportFdBudget(): void {
-    if (this.#slots.size > this.#budget.maxOpen) this.#warnBudget(this.#slots.size);
+    this.#room.report(this.#slots.size);
   }
 
   /** Throws when another slot holds the file `realPath` names (one database, two paths). */
@@ -431,7 +339,7 @@ export class Supervisor {
 
   /** Databases holding files open, and how many may (file-descriptor budget, max_open). */
   get openBudget(): { open: number; maxOpen: number; fdLimit: number | null } {
-    return { open: this.#openCount, maxOpen: this.#budget.maxOpen, fdLimit: this.#budget.limit };
+    return this.#room.usage;
   }
 
   /**
@@ -466,7 +374,7 @@ export class Supervisor {
   /** Syncs and uploads everything once (used by `--once`, tests and shutdown). */
   async syncAll(options: { force?: boolean } = {}): Promise<void> {
     await this.#forEach(this.#syncSlots, (slot) => this.#step(slot, options.force ?? true));
-    await this.#forEach(this.#uploadSlots, (slot) => this.#upload(slot, true));
+    await this.#forEach(this.#uploads.concurrency, (slot) => this.#uploads.upload(slot, true));
   }
 
   /** Runs until `signal` aborts, then does a final sync and upload and closes everything. */
@@ -486,10 +394,10 @@ export class Supervisor {
       let nextAt = Date.now() + tickMs;
       for (const slot of this.#slots.values()) {
         // Only databases with staged files cost an upload attempt (idle ones cost nothing).
-        if (slot.replicator?.hasPending && !slot.uploading) this.#toUpload.add(slot);
+        if (slot.replicator?.hasPending) this.#uploads.enqueue(slot);
         nextAt = Math.min(nextAt, slot.dueAtMs);
       }
-      this.#pumpUploads();
+      this.#uploads.pump();
       this.#compaction?.pump();
       // Sleep until the next database is due, so an early wake-up never costs a whole tick.
       const sleepMs = Math.max(MIN_TICK_MS, nextAt - Date.now());
@@ -511,10 +419,7 @@ export class Supervisor {
 
   /** Uploads may resume at once (the gate opened again): forget every backoff. */
   resumeUploads(): void {
-    for (const slot of this.#slots.values()) {
-      slot.uploadFailures = 0;
-      slot.nextUploadAt = 0;
-    }
+    this.#uploads.resume(this.#slots.values());
     this.#wake?.();
   }
 
@@ -531,6 +436,7 @@ export class Supervisor {
   }
 
   async #stop(options: { upload?: boolean }): Promise<StopSummary> {
+    this.#uploads.close();
     await this.#watcher?.close();
     this.#stopCompaction.abort();
     await this.#compaction?.idle();
@@ -555,7 +461,7 @@ export class Supervisor {
   /** Waits until nothing runs on `slot`: its queue and any upload. */
   async #idle(slot: DatabaseSlot): Promise<void> {
     await slot.busy;
-    while (slot.uploading) await sleep(UPLOAD_POLL_MS);
+    await this.#uploads.idle(slot);
   }
 
   async #step(slot: DatabaseSlot, force: boolean): Promise<void> {
@@ -566,68 +472,10 @@ export class Supervisor {
 
   /**
    * Answers `walsync snapshot` requests waiting in the databases' staging directories (the
-   * command sends SIGUSR1 after writing one): snapshot, upload, answer, each in its
-   * database's queue. Only called on demand, so it costs nothing otherwise.
+   * command sends SIGUSR1 after writing one). Only called on demand.
    */
   async serveSnapshotRequests(): Promise<void> {
-    for (const slot of this.#slots.values()) {
-      const stagingDir = slot.stagingDir;
-      if (stagingDir === null) continue;
-      let requests;
-      try {
-        requests = await takeSnapshotRequests(stagingDir);
-      } catch (error) {
-        this.#log.warn("could not read snapshot requests", { db: slot.name, error });
-        continue;
-      }
-      for (const request of requests) {
-        const run = slot.busy.then(async () => {
-          let answer: SnapshotAnswer;
-          try {
-            answer = await this.#requestedSnapshot(slot, request.replica);
-          } catch (error) {
-            answer = { ok: false, error: (error as Error).message };
-          }
-          this.#log.info("snapshot requested by walsync snapshot", { db: slot.name, ...answer });
-          await writeSnapshotAnswer(stagingDir, request.id, answer);
-        }).catch((error) => {
-          this.#log.error("could not answer a snapshot request", { db: slot.name, error });
-        });
-        slot.busy = run;
-      }
-    }
-  }
-
-  async #requestedSnapshot(slot: DatabaseSlot, replica: string): Promise<SnapshotAnswer> {
-    if (replica !== this.client.location) {
-      throw new WalsyncError(
-        `This walsync replicates "${slot.name}" to ${this.client.location}, not to ${replica}`,
-      );
-    }
-    const { txid, replicator } = await this.#snapshotNow(slot, "requested by walsync snapshot");
-    const checksum = formatChecksum(replicator.databaseChecksum);
-    return { ok: true, txid, checksum, replica: this.client.location };
-  }
-
-  /** A snapshot (level 9 at the current TXID) of `slot`, staged and uploaded. */
-  async #snapshotNow(
-    slot: DatabaseSlot,
-    reason: string,
-  ): Promise<{ txid: number; replicator: Replicator }> {
-    if (!slot.replicator) await slot.step(true, { open: true }); // released: open it
-    const replicator = slot.replicator;
-    if (!replicator) {
-      throw new WalsyncError(`"${slot.name}" is not replicated now: ${slot.status().problem}`);
-    }
-    const { txid } = await replicator.snapshot(reason, { scheduled: true });
-    slot.stats.snapshots++;
-    slot.stats.captured(replicator.txid, replicator.uploadedTxid, Date.now());
-    while (slot.uploading) await sleep(UPLOAD_POLL_MS);
-    await this.#upload(slot, true);
-    if (txid === null || replicator.uploadedTxid < txid) {
-      throw new WalsyncError(`The snapshot of "${slot.name}" was staged but not uploaded yet`);
-    }
-    return { txid, replicator };
+    await serveSnapshotRequests(this.#slots.values(), this.#onDemand);
   }
 
   /**
@@ -648,75 +496,12 @@ export class Supervisor {
         "level 0 of the replica lost TXIDs that staging no longer holds; taking a snapshot so compaction continues past them",
         { db: name, missingTxids: `${fromTxid}-${toTxid}` },
       );
-      const { txid } = await this.#snapshotNow(slot, "a hole in level 0");
+      const { txid } = await snapshotNow(slot, "a hole in level 0", this.#onDemand);
       this.#log.info("snapshot taken to heal a hole in level 0", { db: name, txid });
       return true;
     });
     slot.busy = run.then(() => {}, () => {});
     return run;
-  }
-
-  /**
-   * Starts uploads while upload slots are free: each one that ends starts the next, so a
-   * backlog drains at the store's pace, not one round per sync interval.
-   */
-  #pumpUploads(): void {
-    if (this.#stopping || !this.#canUpload()) return;
-    const now = Date.now();
-    for (const slot of this.#toUpload) {
-      if (this.#uploadSlots <= 0) return;
-      if (slot.removed || !slot.replicator?.hasPending) {
-        this.#toUpload.delete(slot);
-        continue;
-      }
-      if (slot.uploading || now < slot.nextUploadAt) continue;
-      this.#toUpload.delete(slot);
-      void this.#upload(slot, false).finally(() => this.#pumpUploads());
-    }
-  }
-
-  async #upload(slot: DatabaseSlot, final: boolean): Promise<void> {
-    const replicator = slot.replicator;
-    if (!replicator || slot.removed || slot.uploading || (this.#uploadSlots <= 0 && !final)) {
-      return;
-    }
-    if (!this.#canUpload()) {
-      if (!final) return;
-      throw new UploadsPausedError(
-        `Uploads of "${slot.name}" are paused: the replica's lease is not held right now (the replica does not answer); its files stay staged`,
-      );
-    }
-    slot.uploading = true;
-    this.#uploadSlots--;
-    try {
-      await replicator.upload(this.#options.abandonUploads);
-      slot.stats.uploaded(Date.now(), replicator.uploadedTxid);
-      slot.uploadFailures = 0;
-      slot.nextUploadAt = Date.now() + slot.settings.syncIntervalMs;
-      this.#replicaReachable = true;
-      if (replicator.needsSync) {
-        // The replica must be re-seeded first: that happens in the database's sync.
-        slot.dirty = true;
-        slot.nextSyncAt = 0;
-        this.#wake?.();
-      }
-    } catch (error) {
-      slot.uploadFailures++;
-      slot.stats.upload.errors++;
-      this.#replicaReachable = false;
-      const backoff = Math.min(MAX_UPLOAD_BACKOFF_MS, 1000 * 2 ** (slot.uploadFailures - 1));
-      slot.nextUploadAt = Date.now() + backoff * (0.5 + Math.random() / 2);
-      slot.lastError = (error as Error).message;
-      this.#log.warn("upload failed; staged files are kept and retried", {
-        db: slot.name,
-        error,
-        retryInMs: Math.round(slot.nextUploadAt - Date.now()),
-      });
-      if (final) throw error;
-    } finally {
-      this.#uploadSlots++;
-      slot.uploading = false;
-    }
   }
 
   async #forEach(limit: number, fn: (slot: DatabaseSlot) => Promise<void>): Promise<void> {
@@ -736,8 +521,4 @@ function withoutUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(
     Object.entries(value).filter(([, v]) => v !== undefined),
   ) as Partial<T>;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
