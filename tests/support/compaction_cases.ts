@@ -232,7 +232,8 @@ function startTool(
  * Replicates `<dir>/app.db` into `replica` with each tool in turn, compacting; before every
  * turn but the first the application writes once while nothing replicates (a deploy that swaps
  * the tools), and the new tool's first TXID must follow the previous tool's last. Each turn
- * ends once level 2 covers its last TXID and some of its level-0 files were deleted.
+ * ends once level 2 covers its last TXID and some of its level-0 files were deleted, with three
+ * more transactions (recent positions the window holds when the next tool or the checks start).
  */
 export async function replicateInTurns(
   binary: string,
@@ -277,6 +278,11 @@ export async function replicateInTurns(
             files.filter((f) => f.level === 0 && f.minTxid > previous).length < recorded - 1,
           running.output,
         );
+        // A few positions the point-in-time window surely still holds when the turn ends: on
+        // a slow machine the wait above can outlast the 3 s window, which then keeps only the
+        // newest TXID (the restores below need earlier positions to check).
+        await writeAndRecord(db, replica, states, statements(statement, 3), running.output);
+        statement += 3;
       } finally {
         await running.stop();
       }
@@ -331,7 +337,11 @@ export function walsyncCompactedCase(
       "-b",
       replica.walsyncUrl,
       "--force",
-      ...WALSYNC_COMPACTION_FLAGS.slice(0, 6),
+      ...WALSYNC_COMPACTION_FLAGS.slice(0, 4),
+      // The watch's levels, with a window long enough that the positions the checks restore
+      // are still there however long this command took to start.
+      "--pitr",
+      "60s",
     ], replica.env);
     assert.equal(compact.code, 0, compact.output);
     const copies = compacted(await listAllFiles(replica.client, replica.name)).filter((f) =>
