@@ -16,7 +16,9 @@ import {
   ReplicaFileNotFoundError,
 } from "../src/replica/replica_client.ts";
 import { Supervisor } from "../src/replicate/supervisor.ts";
-import { PLAN_ATTEMPTS, planFor, restore } from "../src/restore/apply.ts";
+import type { CompactionPolicy } from "../src/compact/policy.ts";
+import { listAllFiles, PLAN_ATTEMPTS, planFor, restore } from "../src/restore/apply.ts";
+import { verifyReplica } from "../src/restore/verify.ts";
 import { dumpOf } from "./support/follow_fixture.ts";
 import { dumpDatabase, openWalDatabase } from "./support/sqlite.ts";
 
@@ -156,5 +158,90 @@ Deno.test("a follower lists again each time listed files vanish before their dow
       await supervisor.stop();
       app.close();
     }
+  });
+});
+
+/** A replica whose level-0 files a level-1 file covers (what retention may then delete). */
+async function compacted(dir: string) {
+  const policy: CompactionPolicy = {
+    levelIntervalsMs: [1000],
+    pitrMs: 3_600_000,
+    snapshots: { hourly: 0, daily: 0, weekly: 0, monthly: 0 },
+    l0LingerMs: 0,
+  };
+  const client = new FileReplicaClient(`${dir}/replica`);
+  const supervisor = new Supervisor({ client, watch: false, compaction: policy });
+  const app = openWalDatabase(`${dir}/app.db`);
+  try {
+    app.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
+    await supervisor.add(`${dir}/app.db`, "app.db");
+    for (let i = 0; i < 4; i++) {
+      app.exec(`INSERT INTO t (v) VALUES ('row ${i}')`);
+      await supervisor.syncAll();
+    }
+    await new Promise((r) => setTimeout(r, 1100)); // past a level-1 boundary
+    await supervisor.compactDue();
+  } finally {
+    await supervisor.stop();
+    app.close();
+  }
+  const files = await listAllFiles(client, "app.db");
+  const merged = files.find((f) =>
+    f.level === 0 && f.minTxid > 1 &&
+    files.some((m) => m.level === 1 && m.minTxid <= f.minTxid && m.maxTxid >= f.maxTxid)
+  );
+  assert.ok(merged, "a level-0 file a level-1 file covers");
+  // Retention after the window: only the latest position is kept.
+  return { client, merged, policy: { ...policy, pitrMs: 0 } };
+}
+
+Deno.test("verify audits again when retention deletes an object while it is audited", async () => {
+  await withDir(async (dir) => {
+    const { client, merged, policy } = await compacted(dir);
+    let deleted = 0;
+    const racing = new Proxy(client, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop);
+        if (prop !== "openFile") return typeof value === "function" ? value.bind(target) : value;
+        return async (name: string, key: LtxFileKey, options?: { offset?: number }) => {
+          if (key.level === merged.level && key.minTxid === merged.minTxid && deleted === 0) {
+            deleted++;
+            await target.deleteFiles(name, [key]);
+          }
+          return await target.openFile(name, key, options);
+        };
+      },
+    });
+    const report = await verifyReplica({ client: racing, name: "app.db", policy });
+    assert.equal(deleted, 1, "the race happened");
+    assert.deepEqual(report.problems, []);
+    assert.ok(report.databaseChecksum !== undefined, "the latest state was verified");
+  });
+});
+
+Deno.test("verify reports an object that is listed but cannot be read, without auditing again", async () => {
+  await withDir(async (dir) => {
+    const { client, merged, policy } = await compacted(dir);
+    const races = { stats: 0, opens: 0 };
+    let opens = 0;
+    const counting = new Proxy(racing(client, races), {
+      get(target, prop) {
+        const value = Reflect.get(target, prop);
+        if (prop !== "openFile") return typeof value === "function" ? value.bind(target) : value;
+        return (name: string, key: LtxFileKey, options?: { offset?: number }) => {
+          opens++;
+          // This one object answers "not found" every time, though it stays listed.
+          if (key.level === merged.level && key.minTxid === merged.minTxid) races.opens = 1;
+          return target.openFile(name, key, options);
+        };
+      },
+    });
+    const files = (await listAllFiles(client, "app.db")).length;
+    const report = await verifyReplica({ client: counting, name: "app.db", policy });
+    assert.equal(opens, files, "one audit: every object opened once");
+    assert.ok(
+      report.problems.some((p) => p.includes("cannot be read") && p.includes("vanished")),
+      report.problems.join("\n"),
+    );
   });
 });

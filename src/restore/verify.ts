@@ -12,8 +12,8 @@ import { FormatError } from "../errors.ts";
 import { LtxDecoder } from "../ltx/ltx_decoder.ts";
 import { formatTxid, isSnapshot, SNAPSHOT_LEVEL } from "../ltx/ltx_header.ts";
 import { type Logger, silentLogger } from "../log.ts";
-import type { LtxFileInfo, ReplicaClient } from "../replica/replica_client.ts";
-import { integrityResult, listAllFiles, readOrAbort } from "./apply.ts";
+import { isFileNotFound, type LtxFileInfo, type ReplicaClient } from "../replica/replica_client.ts";
+import { integrityResult, listAllFiles, PLAN_ATTEMPTS, readOrAbort } from "./apply.ts";
 import { describeFile } from "./plan.ts";
 import { RestoreError } from "./restore_error.ts";
 import { type Fetched, Prefetcher } from "./prefetch.ts";
@@ -71,10 +71,37 @@ export interface VerifyReport {
   databaseChecksum?: string;
 }
 
-/** Audits one database's replica; throws only when aborted or when listing fails. */
+/**
+ * Audits one database's replica; throws only when aborted or when listing fails. A listed
+ * object that is gone when read, and no longer listed, was deleted by compaction or retention
+ * meanwhile (a daemon compacts the replica while it is audited): the audit starts again from a
+ * fresh listing, up to `PLAN_ATTEMPTS` in all; one still listed but not readable is a problem.
+ */
 export async function verifyReplica(options: VerifyOptions): Promise<VerifyReport> {
   const { client, name, signal } = options;
   const log = (options.logger ?? silentLogger).with({ db: name });
+  for (let attempt = 1;; attempt++) {
+    const vanished: LtxFileInfo[] = [];
+    const report = await auditOnce(options, log, vanished);
+    if (vanished.length === 0 || attempt >= PLAN_ATTEMPTS) return report;
+    const listed = new Set((await listAllFiles(client, name, signal)).map(fileKey));
+    const gone = vanished.filter((f) => !listed.has(fileKey(f)));
+    if (gone.length === 0) return report;
+    log.warn(
+      "replica objects were deleted while being audited (compaction or retention); auditing again from a fresh listing",
+      { objects: gone.map(describeFile).slice(0, 5), attempt },
+    );
+  }
+}
+
+const fileKey = (f: LtxFileInfo) => `${f.level}/${f.minTxid}-${f.maxTxid}`;
+
+async function auditOnce(
+  options: VerifyOptions,
+  log: Logger,
+  vanished: LtxFileInfo[],
+): Promise<VerifyReport> {
+  const { client, name, signal } = options;
   const files = await listAllFiles(client, name, signal);
   const totalBytes = files.reduce((sum, f) => sum + f.sizeBytes, 0);
   const latestTxid = files.reduce((max, f) => Math.max(max, f.maxTxid), 0);
@@ -100,7 +127,7 @@ export async function verifyReplica(options: VerifyOptions): Promise<VerifyRepor
   try {
     // Step 1: every object once, in the walk's order, checked and applied as it arrives.
     const chain = new ChainChecker(walk.items, { file: db, path: dbPath });
-    const unhashed = await checkAll(walk.items, chain, options, { log, report });
+    const unhashed = await checkAll(walk.items, chain, options, { log, report, vanished });
     chain.finish(walk.reach);
     report.problems.push(...chain.findings.problems);
 
@@ -225,10 +252,10 @@ async function checkAll(
   items: WalkItem[],
   chain: ChainChecker,
   options: VerifyOptions,
-  context: { log: Logger; report: VerifyReport },
+  context: { log: Logger; report: VerifyReport; vanished: LtxFileInfo[] },
 ): Promise<LtxFileInfo[]> {
   const { client, name, signal } = options;
-  const { log, report } = context;
+  const { log, report, vanished } = context;
   const prefetcher = new Prefetcher(
     items.map((item) => item.file),
     (file) => client.openFile(name, file, { signal }),
@@ -246,7 +273,7 @@ async function checkAll(
   for (const [index, item] of items.entries()) {
     signal?.throwIfAborted();
     const fetched = await prefetcher.take(index);
-    report.problems.push(...await checkObject(item, fetched, chain, signal));
+    report.problems.push(...await checkObject(item, fetched, chain, { signal, vanished }));
     if (item.file.sha256 === undefined) unhashed.push(item.file);
     progress.files++;
     progress.bytes += item.file.sizeBytes;
@@ -276,13 +303,14 @@ async function checkObject(
   item: WalkItem,
   fetched: Fetched,
   chain: ChainChecker,
-  signal?: AbortSignal,
+  { signal, vanished }: { signal?: AbortSignal; vanished: LtxFileInfo[] },
 ): Promise<string[]> {
   const info = item.file;
   const label = describeFile(info);
   const problems: string[] = [];
   if (fetched.kind === "failed") {
     if (signal?.aborted) throw fetched.error;
+    if (isFileNotFound(fetched.error)) vanished.push(info);
     problems.push(`${label} cannot be read: ${messageOf(fetched.error)}`);
     chain.fail(item);
     return problems;
@@ -327,6 +355,7 @@ async function checkObject(
       }
     } else {
       complete = false;
+      if (isFileNotFound(error)) vanished.push(info);
       problems.push(`${label} cannot be read: ${messageOf(error)}`);
     }
   } finally {
