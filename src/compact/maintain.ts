@@ -121,8 +121,10 @@ function reportOf(
 
 /**
  * The merge's inputs, the last one with its recorded database checksum (which the merged file
- * takes over): an index seeded from a bare listing may lack it, so that one file is listed
- * again with its metadata (StartAfter the key just before it).
+ * takes over): an index seeded from a bare listing may lack it, so that one file's metadata is
+ * read (one request: `statFile`; a client without it lists StartAfter the key just before).
+ * Not a listing where the client can stat: a listing reads every later file, and a backlog of
+ * N level-0 files then cost N²/inputs reads (100,000 files: hours).
  */
 async function withLastChecksum(
   client: ReplicaClient,
@@ -132,10 +134,15 @@ async function withLastChecksum(
 ): Promise<LtxFileInfo[]> {
   const last = inputs[inputs.length - 1];
   if (last.databaseChecksum !== undefined) return inputs;
-  const listed = await client.listFiles(name, last.level, {
-    signal,
-    startAfter: { level: last.level, minTxid: last.minTxid, maxTxid: last.maxTxid - 1 },
-  });
-  const found = listed.find((f) => f.minTxid === last.minTxid && f.maxTxid === last.maxTxid);
-  return found ? [...inputs.slice(0, -1), { ...last, ...found }] : inputs;
+  let found: LtxFileInfo | null | undefined;
+  if (client.statFile) {
+    found = await client.statFile(name, last, signal);
+  } else {
+    const listed = await client.listFiles(name, last.level, {
+      signal,
+      startAfter: { level: last.level, minTxid: last.minTxid, maxTxid: last.maxTxid - 1 },
+    });
+    found = listed.find((f) => f.minTxid === last.minTxid && f.maxTxid === last.maxTxid);
+  }
+  return found ? [...inputs.slice(0, -1), { ...last, ...found, level: last.level }] : inputs;
 }
