@@ -12,6 +12,7 @@ import { S3ReplicaClient } from "../src/replica/s3/s3_replica_client.ts";
 import { s3TestTargets, stopS3ServersAfterTests, testReplicaOptions } from "./support/s3_server.ts";
 import { listAllFiles, restore } from "../src/restore/apply.ts";
 import { verifyReplica } from "../src/restore/verify.ts";
+import { counting } from "./support/counting_client.ts";
 import { dumpDatabase, integrityCheck, openWalDatabase } from "./support/sqlite.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -24,21 +25,6 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
 }
 
 /** Counts the requests a client receives (every method call). */
-function counting(inner: ReplicaClient): ReplicaClient & { calls: string[] } {
-  const calls: string[] = [];
-  return new Proxy(inner, {
-    get(target, prop, receiver) {
-      if (prop === "calls") return calls;
-      const value = Reflect.get(target, prop, receiver);
-      if (typeof value !== "function") return value;
-      return (...args: unknown[]) => {
-        calls.push(String(prop));
-        return value.apply(target, args);
-      };
-    },
-  }) as ReplicaClient & { calls: string[] };
-}
-
 const policy: CompactionPolicy = {
   levelIntervalsMs: [1000, 2000],
   pitrMs: 0,

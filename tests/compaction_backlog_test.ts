@@ -10,25 +10,10 @@ import { LevelIndex } from "../src/compact/level_index.ts";
 import { runMaintenance } from "../src/compact/maintain.ts";
 import type { CompactionPolicy } from "../src/compact/policy.ts";
 import { FileReplicaClient } from "../src/replica/file/file_replica_client.ts";
-import type { ReplicaClient } from "../src/replica/replica_client.ts";
 import { Supervisor } from "../src/replicate/supervisor.ts";
 import { listAllFiles, restore } from "../src/restore/apply.ts";
+import { counting } from "./support/counting_client.ts";
 import { dumpDatabase, openWalDatabase } from "./support/sqlite.ts";
-
-function counting(inner: ReplicaClient): ReplicaClient & { calls: string[] } {
-  const calls: string[] = [];
-  return new Proxy(inner, {
-    get(target, prop) {
-      if (prop === "calls") return calls;
-      const value = Reflect.get(target, prop);
-      if (typeof value !== "function") return value;
-      return (...args: unknown[]) => {
-        calls.push(String(prop));
-        return value.apply(target, args);
-      };
-    },
-  }) as ReplicaClient & { calls: string[] };
-}
 
 Deno.test("a backlog of level-0 files is merged with one metadata read per merge, never a listing", async () => {
   const dir = await Deno.makeTempDir({ prefix: "walsync-backlog-" });

@@ -80,11 +80,14 @@ export interface VerifyReport {
 export async function verifyReplica(options: VerifyOptions): Promise<VerifyReport> {
   const { client, name, signal } = options;
   const log = (options.logger ?? silentLogger).with({ db: name });
+  let files = await listAllFiles(client, name, signal);
   for (let attempt = 1;; attempt++) {
     const vanished: LtxFileInfo[] = [];
-    const report = await auditOnce(options, log, vanished);
+    const report = await auditOnce(options, log, files, vanished);
     if (vanished.length === 0 || attempt >= PLAN_ATTEMPTS) return report;
-    const listed = new Set((await listAllFiles(client, name, signal)).map(fileKey));
+    // The next audit's listing, and whether the unreadable objects are still in it.
+    files = await listAllFiles(client, name, signal);
+    const listed = new Set(files.map(fileKey));
     const gone = vanished.filter((f) => !listed.has(fileKey(f)));
     if (gone.length === 0) return report;
     log.warn(
@@ -99,10 +102,10 @@ const fileKey = (f: LtxFileInfo) => `${f.level}/${f.minTxid}-${f.maxTxid}`;
 async function auditOnce(
   options: VerifyOptions,
   log: Logger,
+  files: LtxFileInfo[],
   vanished: LtxFileInfo[],
 ): Promise<VerifyReport> {
-  const { client, name, signal } = options;
-  const files = await listAllFiles(client, name, signal);
+  const { client, name } = options;
   const totalBytes = files.reduce((sum, f) => sum + f.sizeBytes, 0);
   const latestTxid = files.reduce((max, f) => Math.max(max, f.maxTxid), 0);
   const report: VerifyReport = {
